@@ -1,0 +1,1 @@
+//! heartbeat 3.0.6 configuration files: `ha.cf`, `authkeys`, `haresources`.

@@ -1,0 +1,1 @@
+//! heartbeat protocol core: nodes, links, sequence numbers, retransmission, generations.

@@ -1,0 +1,1 @@
+//! STONITH plugins (issue 5). Empty until then.

@@ -1,0 +1,1 @@
+//! Test bench: network namespaces, bridges, veth pairs, node processes.
