@@ -13,7 +13,6 @@ pub mod msg;
 pub mod netstring;
 mod ns;
 pub mod packet;
-pub mod uuid;
 
 pub use display::to_text;
 pub use error::WireError;
