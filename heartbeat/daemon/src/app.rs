@@ -1,0 +1,576 @@
+//! The daemon's I/O shell around `hb_core::Core` and `hb_api::server::ApiServer`:
+//! one thread, one loop, one owner of all protocol state.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use hb_api::server::{ApiOutput, ApiServer, ConnId, PeerCred};
+use hb_core::{Action, Core, Now};
+use hb_wire::Msg;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+use crate::config::DaemonConfig;
+use crate::media::{self, Inbound, Media, OutPacket};
+use crate::paths::Paths;
+use crate::ping::Pinger;
+use crate::view::View;
+use crate::{logging, state, Opts};
+
+/// How long a stopping node keeps sending status after `shutdone`, so the announcement
+/// survives a lost packet (heartbeat keeps going ~1.5 s too).
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(600);
+/// Frames queued for one API client before it is considered stuck and dropped.
+const CLIENT_QUEUE: usize = 1024;
+
+/// Monotonic and wall clocks, as the core wants them.
+struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    fn now(&self) -> Now {
+        Now {
+            mono_ms: self.origin.elapsed().as_millis() as u64,
+            unix_secs: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+
+    fn instant(&self, mono_ms: u64) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.origin + Duration::from_millis(mono_ms))
+    }
+}
+
+/// Starts the daemon: configuration, logging, identity, then the event loop.
+pub fn start(opts: Opts) -> Result<()> {
+    let paths = opts.paths();
+    let node = crate::paths::local_node_name(opts.node.as_deref(), &paths.nodeinfo())?;
+    let cfg = DaemonConfig::load(&paths, &node, opts.debug, opts.foreground)?;
+    logging::init(cfg.log.clone());
+    for w in &cfg.warnings {
+        tracing::warn!("{}", w);
+    }
+    if let Some(pid) = crate::running_pid(&paths) {
+        bail!("heartbeat is already running [pid {pid}]");
+    }
+    if !opts.foreground {
+        nix::unistd::daemon(false, false).context("cannot detach from the terminal")?;
+    }
+    if cfg.realtime && !opts.no_realtime {
+        set_realtime();
+    }
+    std::fs::create_dir_all(&paths.state_dir)
+        .with_context(|| format!("cannot create {}", paths.state_dir.display()))?;
+    prepare_run_dir(&paths)?;
+    let pid = std::process::id();
+    state::write_atomically(&paths.pid_file, format!("{pid}\n").as_bytes(), 0o644)
+        .with_context(|| format!("cannot write pid file {}", paths.pid_file.display()))?;
+
+    let clock = Clock {
+        origin: Instant::now(),
+    };
+    let now = clock.now();
+    let generation = state::next_generation(&paths.state_dir, cfg.genmethod, now.unix_secs)?;
+    let uuid = match cfg.uuid_from_nodename {
+        true => hb_config::uuid::from_nodename(&node),
+        false => state::node_uuid(&paths.state_dir)?,
+    };
+    tracing::info!("Heartbeat generation: {}", generation);
+    tracing::info!("Local node {} uuid {}", node, state::format_uuid(&uuid));
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the event loop")?;
+    let result = rt.block_on(run(cfg, paths.clone(), clock, generation, uuid));
+    let _ = std::fs::remove_file(paths.api_socket());
+    let _ = std::fs::remove_file(&paths.pid_file);
+    match &result {
+        Ok(()) => tracing::info!("{} Heartbeat shutdown complete.", node),
+        Err(e) => tracing::error!("heartbeat stopped on error: {:#}", e),
+    }
+    result
+}
+
+fn prepare_run_dir(paths: &Paths) -> Result<()> {
+    std::fs::create_dir_all(&paths.run_dir)
+        .with_context(|| format!("cannot create {}", paths.run_dir.display()))?;
+    let rsctmp = paths.rsctmp();
+    let _ = std::fs::remove_dir_all(&rsctmp);
+    std::fs::create_dir_all(&rsctmp)
+        .with_context(|| format!("cannot create {}", rsctmp.display()))?;
+    std::fs::set_permissions(&rsctmp, std::fs::Permissions::from_mode(0o1755))?;
+    // A socket left by a crashed predecessor would make bind fail.
+    let _ = std::fs::remove_file(paths.api_socket());
+    Ok(())
+}
+
+fn set_realtime() {
+    // SCHED_FIFO keeps heartbeats on time when the node is CPU-saturated, which is when
+    // a late heartbeat would trigger a false failover.
+    // SAFETY: sched_get_priority_* and sched_setscheduler only read the struct we pass.
+    unsafe {
+        let min = libc::sched_get_priority_min(libc::SCHED_FIFO);
+        let max = libc::sched_get_priority_max(libc::SCHED_FIFO);
+        let param = libc::sched_param {
+            sched_priority: (min + max) / 2,
+        };
+        if libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) != 0 {
+            tracing::info!(
+                "Request to set pid {} to realtime ignored.",
+                std::process::id()
+            );
+        }
+    }
+}
+
+enum ApiEvent {
+    Connected(ConnId, PeerCred, mpsc::Sender<Vec<u8>>),
+    Message(ConnId, Msg),
+    Bad(ConnId, String),
+    Gone(ConnId),
+}
+
+struct Daemon {
+    cfg: DaemonConfig,
+    paths: Paths,
+    clock: Clock,
+    core: Core,
+    api: ApiServer,
+    media: Media,
+    pinger: Option<Pinger>,
+    clients: HashMap<ConnId, mpsc::Sender<Vec<u8>>>,
+    api_tx: mpsc::Sender<ApiEvent>,
+    listening: bool,
+    clients_paused: bool,
+    held_back: Vec<(ConnId, Msg)>,
+    bad_packets: u64,
+    bad_packet_log_budget: u32,
+    last_loadavg_ms: u64,
+}
+
+async fn run(
+    cfg: DaemonConfig,
+    paths: Paths,
+    clock: Clock,
+    generation: u64,
+    uuid: [u8; 16],
+) -> Result<()> {
+    let (pkt_tx, mut pkt_rx) = mpsc::channel::<Inbound>(1024);
+    let media = media::open(&cfg.media, pkt_tx.clone())?;
+    let mut links = media.link_names().to_vec();
+    let pinger = if cfg.ping.is_empty() {
+        None
+    } else {
+        let targets = cfg.ping_targets(links.len());
+        links.extend(targets.iter().map(|t| t.node.clone()));
+        Some(Pinger::open(targets, pkt_tx)?)
+    };
+    let now = clock.now();
+    let core_cfg = cfg.core_config(links, generation, uuid);
+    let core = Core::new(core_cfg, now);
+    let api = ApiServer::new(cfg.apiauth.clone(), cfg.msgfmt);
+    let (api_tx, mut api_rx) = mpsc::channel::<ApiEvent>(1024);
+    let mut d = Daemon {
+        cfg,
+        paths,
+        clock,
+        core,
+        api,
+        media,
+        pinger,
+        clients: HashMap::new(),
+        api_tx,
+        listening: false,
+        clients_paused: false,
+        held_back: Vec::new(),
+        bad_packets: 0,
+        bad_packet_log_budget: 20,
+        last_loadavg_ms: 0,
+    };
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut stop_at: Option<tokio::time::Instant> = None;
+    d.refresh_loadavg(true);
+    d.core.tick(d.clock.now());
+    d.drain_actions();
+    loop {
+        let wake = d.clock.instant(d.core.next_wakeup());
+        let wake = match stop_at {
+            Some(s) if s < wake => s,
+            _ => wake,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {
+                if let Some(s) = stop_at {
+                    if tokio::time::Instant::now() >= s {
+                        break;
+                    }
+                }
+                d.refresh_loadavg(false);
+                let now = d.clock.now();
+                d.core.tick(now);
+            }
+            Some(p) = pkt_rx.recv() => d.on_packet(p),
+            Some(ev) = api_rx.recv() => d.on_api_event(ev),
+            _ = term.recv(), if stop_at.is_none() => {
+                stop_at = Some(d.begin_shutdown());
+            }
+            _ = int.recv(), if stop_at.is_none() => {
+                stop_at = Some(d.begin_shutdown());
+            }
+            _ = hup.recv() => d.reload(),
+        }
+        d.drain_actions();
+    }
+    Ok(())
+}
+
+impl Daemon {
+    fn begin_shutdown(&mut self) -> tokio::time::Instant {
+        tracing::info!("Heartbeat shutdown in progress. ({})", std::process::id());
+        let now = self.clock.now();
+        self.core.shutdown(now);
+        tokio::time::Instant::now() + SHUTDOWN_LINGER
+    }
+
+    fn refresh_loadavg(&mut self, force: bool) {
+        let now = self.clock.now().mono_ms;
+        if !force && now.saturating_sub(self.last_loadavg_ms) < 5_000 {
+            return;
+        }
+        self.last_loadavg_ms = now;
+        if let Ok(s) = std::fs::read_to_string("/proc/loadavg") {
+            self.core.set_loadavg(s.trim_end().to_string());
+        }
+    }
+
+    fn reload(&mut self) {
+        match self.cfg.reload_authkeys(&self.paths) {
+            Ok(true) => tracing::info!("Rereading authentication file."),
+            Ok(false) => tracing::info!("Configuration unchanged; nothing to reload."),
+            Err(e) => tracing::error!("Reload failed, keeping old keys: {:#}", e),
+        }
+    }
+
+    fn on_packet(&mut self, p: Inbound) {
+        match hb_wire::packet::decode_packet(&p.bytes, &self.cfg.packet.keyring) {
+            Ok(msg) => {
+                let now = self.clock.now();
+                self.core.on_message(now, p.link, msg);
+            }
+            Err(e) => {
+                self.bad_packets += 1;
+                // A flood of garbage must not become a flood of log lines.
+                if self.cfg.log_badpack && self.bad_packet_log_budget > 0 {
+                    self.bad_packet_log_budget -= 1;
+                    let link = self
+                        .media
+                        .link_names()
+                        .get(p.link)
+                        .cloned()
+                        .unwrap_or_default();
+                    tracing::error!(
+                        "Dropped bad packet from {} on {} ({} bytes): {}",
+                        p.from,
+                        link,
+                        p.bytes.len(),
+                        e
+                    );
+                    if self.bad_packet_log_budget == 0 {
+                        tracing::error!(
+                            "Too many bad packets: not logging more until the next minute"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_actions(&mut self) {
+        // Budget refills slowly so a steady trickle of bad packets stays visible.
+        if self.bad_packet_log_budget == 0 && self.clock.now().mono_ms % 60_000 < 1_000 {
+            self.bad_packet_log_budget = 20;
+        }
+        while let Some(action) = self.core.poll_action() {
+            match action {
+                Action::Send(msg) => self.send(&msg),
+                Action::Deliver(msg) => self.deliver(&msg),
+                Action::CommUp => self.start_api_listener(),
+                Action::ClientsPaused(p) => {
+                    self.clients_paused = p;
+                    if p {
+                        tracing::warn!("all clients are now paused");
+                    } else {
+                        tracing::info!("all clients are now resumed");
+                        let held = std::mem::take(&mut self.held_back);
+                        for (conn, msg) in held {
+                            self.on_client_msg(conn, msg);
+                        }
+                    }
+                }
+                Action::NodeStatus { .. }
+                | Action::LinkStatus { .. }
+                | Action::NodeRestarted { .. }
+                | Action::ShutdownNotice { .. } => {}
+            }
+        }
+    }
+
+    fn send(&mut self, msg: &Msg) {
+        let udp = match hb_wire::packet::encode_packet(msg, &self.cfg.packet) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(
+                    "Cannot send {} message: {}",
+                    msg.msg_type().unwrap_or("?"),
+                    e
+                );
+                return;
+            }
+        };
+        let serial = if self.media.has_serial() {
+            hb_wire::packet::encode_classic_packet(msg, &self.cfg.packet).ok()
+        } else {
+            None
+        };
+        self.media.send(&OutPacket {
+            udp: &udp,
+            serial: serial.as_deref(),
+        });
+        if msg.msg_type() == Some("status") {
+            if let Some(p) = self.pinger.as_mut() {
+                let secs = self.clock.now().unix_secs;
+                p.ping_all(&self.cfg.packet, secs);
+            }
+        }
+    }
+
+    fn deliver(&mut self, msg: &Msg) {
+        let targets = self.api.route(msg);
+        if targets.is_empty() {
+            return;
+        }
+        let body = match hb_api::frame::encode_body(msg, self.cfg.msgfmt) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("cannot encode message for API clients: {}", e);
+                return;
+            }
+        };
+        for conn in targets {
+            self.signal_client(conn);
+            self.write_frame(conn, &body);
+        }
+    }
+
+    fn write_frame(&mut self, conn: ConnId, body: &[u8]) {
+        let Some(tx) = self.clients.get(&conn) else {
+            return;
+        };
+        let mut frame = Vec::with_capacity(body.len() + 8);
+        hb_api::frame::write_frame(&mut frame, body).ok();
+        if tx.try_send(frame).is_err() {
+            tracing::warn!(
+                "API client {:?} is not reading its messages: disconnecting",
+                conn
+            );
+            self.drop_client(conn, "queue full");
+        }
+    }
+
+    fn drop_client(&mut self, conn: ConnId, why: &str) {
+        self.clients.remove(&conn);
+        tracing::debug!("API client {:?} closed: {}", conn, why);
+        let outs = {
+            let view = View::new(&self.core, &self.cfg);
+            self.api.disconnect(conn, &view)
+        };
+        self.apply_api_outputs(outs);
+    }
+
+    fn start_api_listener(&mut self) {
+        if self.listening {
+            return;
+        }
+        let path: PathBuf = self.paths.api_socket();
+        let _ = std::fs::remove_file(&path);
+        let listener = match UnixListener::bind(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("Cannot create API socket {}: {}", path.display(), e);
+                return;
+            }
+        };
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777));
+        self.listening = true;
+        tracing::info!("API socket {} ready", path.display());
+        let tx = self.api_tx.clone();
+        tokio::spawn(accept_loop(listener, tx));
+    }
+
+    fn on_api_event(&mut self, ev: ApiEvent) {
+        match ev {
+            ApiEvent::Connected(conn, cred, out) => {
+                self.clients.insert(conn, out);
+                self.api.connect(conn, cred);
+            }
+            ApiEvent::Message(conn, msg) => {
+                if self.clients_paused {
+                    self.held_back.push((conn, msg));
+                } else {
+                    self.on_client_msg(conn, msg);
+                }
+            }
+            ApiEvent::Bad(conn, why) => {
+                tracing::warn!("API client {:?}: {}: disconnecting", conn, why);
+                self.drop_client(conn, &why);
+            }
+            ApiEvent::Gone(conn) => {
+                if self.clients.contains_key(&conn) {
+                    self.drop_client(conn, "closed by client");
+                }
+            }
+        }
+    }
+
+    fn on_client_msg(&mut self, conn: ConnId, msg: Msg) {
+        let outs = {
+            let view = View::new(&self.core, &self.cfg);
+            self.api.handle(conn, msg, &view)
+        };
+        self.apply_api_outputs(outs);
+    }
+
+    fn apply_api_outputs(&mut self, outs: Vec<ApiOutput>) {
+        for out in outs {
+            match out {
+                ApiOutput::Reply(conn, msg) => {
+                    match hb_api::frame::encode_body(&msg, self.cfg.msgfmt) {
+                        Ok(body) => self.write_frame(conn, &body),
+                        Err(e) => tracing::error!("cannot encode API reply: {}", e),
+                    }
+                }
+                ApiOutput::Close(conn, why) => {
+                    // Replies already queued are flushed by the writer before EOF.
+                    self.clients.remove(&conn);
+                    tracing::debug!("API client {} disconnected: {}", conn, why);
+                }
+                ApiOutput::SendCluster(msg) => self.send_cluster(msg),
+                ApiOutput::QueryClientStatus { query, .. } => self.send_cluster(query),
+            }
+        }
+    }
+
+    fn send_cluster(&mut self, msg: Msg) {
+        let now = self.clock.now();
+        if let Err(e) = self.core.send_cluster(now, msg) {
+            tracing::warn!("Cannot send client message: {}", e);
+        }
+    }
+
+    /// `setsignal`: heartbeat kill()s such a client whenever a message is queued for it.
+    fn signal_client(&self, conn: ConnId) {
+        if let Some(info) = self.api.client_info(conn) {
+            if info.signal != 0 && info.pid > 0 {
+                if let Ok(sig) = nix::sys::signal::Signal::try_from(info.signal as i32) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(info.pid), sig);
+                }
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: UnixListener, tx: mpsc::Sender<ApiEvent>) {
+    let mut next_id: u64 = 1;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("API accept failed: {}", e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let cred = match stream.peer_cred() {
+            Ok(c) => PeerCred {
+                pid: c.pid().unwrap_or(0),
+                uid: c.uid(),
+                gid: c.gid(),
+            },
+            Err(e) => {
+                tracing::warn!("API client without credentials refused: {}", e);
+                continue;
+            }
+        };
+        let conn: ConnId = next_id;
+        next_id += 1;
+        let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(CLIENT_QUEUE);
+        if tx
+            .send(ApiEvent::Connected(conn, cred, out_tx))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::spawn(client_io(stream, conn, tx.clone(), out_rx));
+    }
+}
+
+async fn client_io(
+    stream: UnixStream,
+    conn: ConnId,
+    tx: mpsc::Sender<ApiEvent>,
+    mut out_rx: mpsc::Receiver<Vec<u8>>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = out_rx.recv().await {
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        // The daemon dropped this client: EOF tells it so.
+        let _ = wr.shutdown().await;
+    });
+    let mut dec = hb_api::frame::FrameDecoder::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    'read: loop {
+        let n = match rd.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        dec.push(&buf[..n]);
+        loop {
+            match dec.next_frame() {
+                Ok(Some(body)) => match hb_api::frame::decode_body(&body) {
+                    Ok(msg) => {
+                        if tx.send(ApiEvent::Message(conn, msg)).await.is_err() {
+                            break 'read;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(ApiEvent::Bad(conn, e.to_string())).await;
+                        break 'read;
+                    }
+                },
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(ApiEvent::Bad(conn, e.to_string())).await;
+                    break 'read;
+                }
+            }
+        }
+    }
+    let _ = tx.send(ApiEvent::Gone(conn)).await;
+    writer.abort();
+}
