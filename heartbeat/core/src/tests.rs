@@ -1033,3 +1033,31 @@ fn returning_after_partition_versus_restart() {
         "a restart is not a partition"
     );
 }
+
+#[test]
+fn dead_node_replaced_by_new_install_is_a_restart_not_a_partition() {
+    // Seen live: our bravo killed, then a Debian bravo started with a fresh state dir
+    // (new uuid, higher generation) in its place.
+    let (mut c, _) = joined();
+    c.tick(at(10_500));
+    drain(&mut c);
+    assert_eq!(c.node("bravo").map(|v| v.status), Some("dead".into()));
+    let new_uuid = [7u8; 16];
+    for (seq, st) in [(1, "init"), (2, "up"), (3, "up")] {
+        let m = from_peer(
+            "bravo",
+            new_uuid,
+            "status",
+            &[("st", st), ("dt", "2710"), ("protocol", "1")],
+            Some(seq),
+            BGEN + 16,
+        );
+        c.on_message(at(11_000 + seq), 0, m);
+    }
+    let actions = drain(&mut c);
+    assert!(actions.contains(&Action::NodeRestarted {
+        node: "bravo".into()
+    }));
+    assert_eq!(c.stats().returns_after_partition, 0);
+    assert_eq!(c.node("bravo").map(|v| v.status), Some("up".into()));
+}

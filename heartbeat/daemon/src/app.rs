@@ -304,7 +304,10 @@ impl Daemon {
         while let Some(action) = self.core.poll_action() {
             match action {
                 Action::Send(msg) => self.send(&msg),
-                Action::Deliver(msg) => self.deliver(&msg),
+                Action::Deliver(msg) => {
+                    self.answer_resource_query(&msg);
+                    self.deliver(&msg);
+                }
                 Action::CommUp => self.start_api_listener(),
                 Action::ClientsPaused(p) => {
                     self.clients_paused = p;
@@ -324,6 +327,21 @@ impl Daemon {
                 | Action::ShutdownNotice { .. } => {}
             }
         }
+    }
+
+    /// A Debian heartbeat peer in haresources mode announces `starting` at comm-up and
+    /// waits for every node's resource report before it acquires its groups (and
+    /// before it can shut down). Until this daemon manages resources itself, it
+    /// truthfully reports holding none, stably.
+    fn answer_resource_query(&mut self, msg: &Msg) {
+        if msg.msg_type() != Some("starting") || msg.get_str("src") == Some(self.core.local()) {
+            return;
+        }
+        let mut m = Msg::with_type("resource");
+        m.add_str("rsc_hold", "none")
+            .add_str("rtype", "full")
+            .add_str("isstable", "1");
+        self.send_cluster(m);
     }
 
     fn send(&mut self, msg: &Msg) {
