@@ -490,10 +490,35 @@ impl Daemon {
     }
 
     fn send_cluster(&mut self, msg: Msg) {
+        // heartbeat accepts a message too big for one datagram, gives it a seq, fails
+        // to send it, and then jams retransmission for minutes. Refuse it up front.
+        if let Err(e) = self.fits_in_datagram(&msg) {
+            tracing::error!(
+                "Refusing {} message from a client: {}",
+                msg.msg_type().unwrap_or("?"),
+                e
+            );
+            return;
+        }
         let now = self.clock.now();
         if let Err(e) = self.core.send_cluster(now, msg) {
             tracing::warn!("Cannot send client message: {}", e);
         }
+    }
+
+    /// Encodes the message with worst-case control fields (what the core will add) to
+    /// learn whether it can travel at all.
+    fn fits_in_datagram(&self, msg: &Msg) -> Result<(), hb_wire::WireError> {
+        let mut probe = msg.clone();
+        probe
+            .add_str("src", self.core.local())
+            .add_bin("srcuuid", [0u8; 16])
+            .add_str("seq", "ffffffffffffffff")
+            .add_str("hg", "ffffffffffffffff")
+            .add_str("ts", "ffffffffffffffff")
+            .add_str("ld", "x".repeat(64))
+            .add_str("ttl", "255");
+        hb_wire::packet::encode_packet(&probe, &self.cfg.packet).map(|_| ())
     }
 
     /// `setsignal`: heartbeat kill()s such a client whenever a message is queued for it.
