@@ -249,8 +249,11 @@ impl Core {
             }
         }
         if now.mono_ms >= self.next_dead_check_ms {
-            self.check_timeouts(now);
-            self.next_dead_check_ms = now.mono_ms + DEAD_CHECK_INTERVAL_MS;
+            // Wake again exactly when the next node or link can expire, not on a fixed
+            // poll: an idle node then wakes about once per keepalive, and a death is
+            // seen at its deadline rather than up to one poll interval later.
+            let next = self.check_timeouts(now);
+            self.next_dead_check_ms = next.max(now.mono_ms + 1);
         }
         self.check_join(now);
         if let JoinState::Requesting { next_try_ms, .. } = &mut self.join {
@@ -562,6 +565,8 @@ impl Core {
             error!("Cluster node {} returning after partition.", name);
             self.stats.returns_after_partition += 1;
         }
+        let threshold = self.dead_threshold(&self.nodes[idx]);
+        self.arm_dead_check(now.mono_ms + threshold + 1);
         let n = &mut self.nodes[idx];
         n.last_status_ms = Some(now.mono_ms);
         n.last_status_seq = Some(seq);
@@ -673,6 +678,8 @@ impl Core {
         }
         self.link_heard(now, idx, 0);
         self.nodes[idx].last_status_ms = Some(now.mono_ms);
+        let threshold = self.dead_threshold(&self.nodes[idx]);
+        self.arm_dead_check(now.mono_ms + threshold + 1);
         if self.nodes[idx].status != status::PING {
             info!("Status update for node {}: status ping", src);
             self.change_status(idx, status::PING);
@@ -861,6 +868,8 @@ impl Core {
     // ----- links -------------------------------------------------------------------
 
     fn link_heard(&mut self, now: Now, idx: usize, link: LinkId) {
+        let threshold = self.dead_threshold(&self.nodes[idx]);
+        self.arm_dead_check(now.mono_ms + threshold + 1);
         let n = &mut self.nodes[idx];
         // A ping node has a single link named after its address.
         let Some(l) = n
@@ -902,24 +911,34 @@ impl Core {
         }
     }
 
-    fn check_timeouts(&mut self, now: Now) {
+    /// Marks expired nodes and links dead; returns when the next one can expire.
+    fn check_timeouts(&mut self, now: Now) -> u64 {
         let local = self.local_idx();
+        let mut next = u64::MAX;
         for i in 0..self.nodes.len() {
             if i == local {
                 continue;
             }
             let threshold = self.dead_threshold(&self.nodes[i]);
             let last = self.nodes[i].last_status_ms.unwrap_or(self.start_ms);
-            if !self.nodes[i].is_dead() && now.mono_ms.saturating_sub(last) > threshold {
-                self.mark_dead(now, i);
+            if !self.nodes[i].is_dead() {
+                if now.mono_ms.saturating_sub(last) > threshold {
+                    self.mark_dead(now, i);
+                } else {
+                    next = next.min(last + threshold + 1);
+                }
             }
             let mut changed = Vec::new();
             let n = &mut self.nodes[i];
             for l in &mut n.links {
                 let since = l.last_ms.unwrap_or(self.start_ms);
-                if l.state == LinkState::Up && now.mono_ms.saturating_sub(since) > threshold {
-                    l.state = LinkState::Dead;
-                    changed.push(l.name.clone());
+                if l.state == LinkState::Up {
+                    if now.mono_ms.saturating_sub(since) > threshold {
+                        l.state = LinkState::Dead;
+                        changed.push(l.name.clone());
+                    } else {
+                        next = next.min(since + threshold + 1);
+                    }
                 }
             }
             let node = n.name.clone();
@@ -928,6 +947,12 @@ impl Core {
                 self.link_changed(node.clone(), link, LinkState::Dead);
             }
         }
+        next
+    }
+
+    /// Makes sure a dead check runs no later than `at` (a new or shorter deadline).
+    fn arm_dead_check(&mut self, at: u64) {
+        self.next_dead_check_ms = self.next_dead_check_ms.min(at);
     }
 
     fn check_join(&mut self, now: Now) {
@@ -986,6 +1011,8 @@ impl Core {
             return;
         }
         self.join = JoinState::Up;
+        // Dead times shrink from initdead to each node's own: recompute deadlines.
+        self.arm_dead_check(now.mono_ms + 1);
         info!("Comm_now_up(): updating status to active");
         self.set_local_status(now, status::ACTIVE);
         self.actions.push_back(Action::CommUp);

@@ -57,9 +57,9 @@ pub enum PacketError {
     /// No trailer after a netstring message, or no `auth` field in a classic one.
     #[error("packet carries no authentication ({0})")]
     MissingAuth(&'static str),
-    #[error(
-        "authentication failed for key slot {index}: packet has {received}, expected {expected}"
-    )]
+    /// `expected` is kept for callers but left out of the message: logging the digest
+    /// of attacker-chosen bytes would turn the log into a signing oracle.
+    #[error("authentication failed for key slot {index}: packet has {received}")]
     BadAuth {
         index: u8,
         received: String,
@@ -356,6 +356,23 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn bad_auth_message_does_not_reveal_the_expected_digest() {
+        let mut bytes = worked_example_bytes();
+        let i = bytes.windows(5).position(|w| w == b"st=up").unwrap();
+        bytes[i + 3] = b'U';
+        let err = decode_packet(&bytes, &sha1_ring()).unwrap_err();
+        let PacketError::BadAuth { expected, .. } = &err else {
+            panic!("{err:?}");
+        };
+        let text = err.to_string();
+        assert!(!text.contains(expected.as_str()), "{text}");
+        assert!(
+            text.contains("994bbc0963f6a5b9010e325bc0096d296c4fc6dc"),
+            "{text}"
+        );
     }
 
     #[test]
