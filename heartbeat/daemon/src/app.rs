@@ -203,14 +203,21 @@ async fn run(
     d.refresh_loadavg(true);
     d.core.tick(d.clock.now());
     d.drain_actions();
+    // One timer, moved only when the core's next deadline moves: re-registering a
+    // fresh timer on every loop turn costs an extra wake-up of the event loop.
+    let timer = tokio::time::sleep_until(d.clock.instant(d.core.next_wakeup()));
+    tokio::pin!(timer);
     loop {
         let wake = d.clock.instant(d.core.next_wakeup());
         let wake = match stop_at {
             Some(s) if s < wake => s,
             _ => wake,
         };
+        if timer.deadline() != wake {
+            timer.as_mut().reset(wake);
+        }
         tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {
+            _ = &mut timer => {
                 if let Some(s) = stop_at {
                     if tokio::time::Instant::now() >= s {
                         break;

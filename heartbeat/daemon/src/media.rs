@@ -160,6 +160,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
         }
     }
     let local_addrs = local_ipv4_addrs();
+    let own = OwnSenders::new(local_addrs.clone());
     let mut writers = Vec::new();
     let mut has_serial = false;
     // Receive sockets are shared per (interface, port): several ucast lines on one
@@ -170,7 +171,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
         match s {
             MediumSpec::Bcast { iface, port } => {
                 let bcast = iface_broadcast(iface)?;
-                let sock = udp_send_socket(iface)?;
+                let sock = udp_send_socket(iface, &own)?;
                 sock.set_broadcast(true)
                     .context("SO_BROADCAST on bcast socket")?;
                 set_dontroute(&sock)?;
@@ -183,7 +184,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
                 ));
                 if udp_readers.insert((iface.clone(), *port), ()).is_none() {
                     let r = udp_recv_socket(Some(iface), Ipv4Addr::UNSPECIFIED, *port)?;
-                    spawn_udp_reader(r, link, tx.clone())?;
+                    spawn_udp_reader(r, link, tx.clone(), own.clone())?;
                 }
                 tracing::info!(
                     "UDP Broadcast heartbeat started on port {} ({}) interface {}",
@@ -200,7 +201,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
                 loopback,
             } => {
                 let addr = iface_ipv4(iface)?;
-                let sock = udp_send_socket(iface)?;
+                let sock = udp_send_socket(iface, &own)?;
                 sock.set_multicast_if_v4(&addr).context("IP_MULTICAST_IF")?;
                 sock.set_multicast_ttl_v4(*ttl)
                     .context("IP_MULTICAST_TTL")?;
@@ -217,7 +218,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
                 r.join_multicast_v4(group, &addr).with_context(|| {
                     format!("cannot join multicast group {group} on {iface} ({addr})")
                 })?;
-                spawn_udp_reader(r, link, tx.clone())?;
+                spawn_udp_reader(r, link, tx.clone(), own.clone())?;
                 tracing::info!(
                     "UDP multicast heartbeat started for group {} port {} interface {} (ttl={} loop={})",
                     group,
@@ -232,7 +233,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
                     .with_context(|| format!("ucast {iface} {peer}: cannot resolve peer"))?;
                 if udp_readers.insert((iface.clone(), *port), ()).is_none() {
                     let r = udp_recv_socket(Some(iface), Ipv4Addr::UNSPECIFIED, *port)?;
-                    spawn_udp_reader(r, link, tx.clone())?;
+                    spawn_udp_reader(r, link, tx.clone(), own.clone())?;
                 }
                 if local_addrs.contains(&ip) {
                     // Identical ha.cf files on every node list every node's address;
@@ -240,7 +241,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
                     tracing::debug!("ucast {} {}: own address, not sending there", iface, peer);
                     continue;
                 }
-                let sock = udp_send_socket(iface)?;
+                let sock = udp_send_socket(iface, &own)?;
                 writers.push((
                     link,
                     Writer::Udp {
@@ -286,13 +287,61 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<Media> {
     })
 }
 
-fn udp_send_socket(iface: &str) -> Result<Socket> {
+fn udp_send_socket(iface: &str, own: &OwnSenders) -> Result<Socket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .context("cannot create UDP socket")?;
     s.bind_device(Some(iface.as_bytes()))
         .with_context(|| format!("SO_BINDTODEVICE {iface}"))?;
+    // Bind now so the source port is known: our own broadcasts come back to us and
+    // are recognised by it.
+    s.bind(&SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).into())
+        .context("cannot bind UDP send socket")?;
+    if let Some(port) = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+    {
+        own.add_port(port);
+    }
     s.set_nonblocking(true)?;
     Ok(s)
+}
+
+/// The addresses our own packets leave from. The kernel hands every broadcast we send
+/// back to our receive socket; the core needs nothing from those copies (our own links
+/// never time out), so they are dropped before paying for authentication.
+#[derive(Clone)]
+pub struct OwnSenders {
+    addrs: Arc<Vec<Ipv4Addr>>,
+    ports: Arc<std::sync::Mutex<Vec<u16>>>,
+}
+
+impl OwnSenders {
+    fn new(addrs: Vec<Ipv4Addr>) -> Self {
+        OwnSenders {
+            addrs: Arc::new(addrs),
+            ports: Arc::default(),
+        }
+    }
+
+    fn add_port(&self, port: u16) {
+        if let Ok(mut p) = self.ports.lock() {
+            p.push(port);
+        }
+    }
+
+    pub fn is_own(&self, from: &SocketAddr) -> bool {
+        let SocketAddr::V4(v4) = from else {
+            return false;
+        };
+        self.addrs.contains(v4.ip())
+            && self
+                .ports
+                .lock()
+                .map(|p| p.contains(&v4.port()))
+                .unwrap_or(false)
+    }
 }
 
 fn udp_recv_socket(iface: Option<&str>, addr: Ipv4Addr, port: u16) -> Result<Socket> {
@@ -329,7 +378,12 @@ fn set_dontroute(s: &Socket) -> Result<()> {
     Ok(())
 }
 
-fn spawn_udp_reader(sock: Socket, link: usize, tx: mpsc::Sender<Inbound>) -> Result<()> {
+fn spawn_udp_reader(
+    sock: Socket,
+    link: usize,
+    tx: mpsc::Sender<Inbound>,
+    own: OwnSenders,
+) -> Result<()> {
     let std_sock: std::net::UdpSocket = sock.into();
     let sock = UdpSocket::from_std(std_sock).context("cannot register UDP socket")?;
     tokio::spawn(async move {
@@ -337,6 +391,9 @@ fn spawn_udp_reader(sock: Socket, link: usize, tx: mpsc::Sender<Inbound>) -> Res
         loop {
             match sock.recv_from(&mut buf).await {
                 Ok((n, from)) => {
+                    if own.is_own(&from) {
+                        continue;
+                    }
                     let msg = Inbound {
                         link,
                         bytes: buf[..n].to_vec(),
