@@ -84,7 +84,7 @@ pub fn start(opts: Opts) -> Result<()> {
         false => state::node_uuid(&paths.state_dir)?,
     };
     tracing::info!("Heartbeat generation: {}", generation);
-    tracing::info!("Local node {} uuid {}", node, state::format_uuid(&uuid));
+    tracing::info!("Local node {} uuid {}", node, hb_core::format_uuid(&uuid));
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

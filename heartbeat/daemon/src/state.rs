@@ -126,19 +126,6 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Formats a UUID the way libuuid prints it (8-4-4-4-12, lowercase).
-pub fn format_uuid(u: &[u8; 16]) -> String {
-    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,14 +164,5 @@ mod tests {
         fs::write(dir.path().join(UUID_FILE), [1u8; 3]).unwrap();
         let err = node_uuid(dir.path()).unwrap_err().to_string();
         assert!(err.contains("expected 16 raw UUID bytes"), "{err}");
-    }
-
-    #[test]
-    fn uuid_formats_like_libuuid() {
-        let u = [
-            0xc6, 0xf6, 0x38, 0x3e, 0xec, 0x74, 0x4d, 0x5e, 0xaa, 0x65, 0xb7, 0x7b, 0xe2, 0xc8,
-            0x62, 0x12,
-        ];
-        assert_eq!(format_uuid(&u), "c6f6383e-ec74-4d5e-aa65-b77be2c86212");
     }
 }

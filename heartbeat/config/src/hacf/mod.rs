@@ -169,62 +169,71 @@ enum Kind {
     MediaWholeLine,
 }
 
+/// Every directive heartbeat 3.0.6 knows, with how its line is parsed. `record`:
+/// the value is kept as written for `getparm`.
+const DIRECTIVES: &[(&str, Kind)] = &[
+    ("cluster", Kind::Option { record: true }),
+    ("hopfudge", Kind::Option { record: true }),
+    ("keepalive", Kind::Option { record: true }),
+    ("deadtime", Kind::Option { record: true }),
+    ("deadping", Kind::Option { record: true }),
+    ("initdead", Kind::Option { record: true }),
+    ("warntime", Kind::Option { record: true }),
+    ("watchdog", Kind::Option { record: true }),
+    ("baud", Kind::Option { record: true }),
+    ("udpport", Kind::Option { record: true }),
+    ("logfacility", Kind::Option { record: true }),
+    ("logfile", Kind::Option { record: true }),
+    ("debugfile", Kind::Option { record: true }),
+    ("auto_failback", Kind::Option { record: true }),
+    ("rtprio", Kind::Option { record: true }),
+    ("hbgenmethod", Kind::Option { record: true }),
+    ("realtime", Kind::Option { record: true }),
+    ("debug", Kind::Option { record: true }),
+    ("msgfmt", Kind::Option { record: true }),
+    ("use_logd", Kind::Option { record: true }),
+    ("conn_logd_time", Kind::Option { record: true }),
+    ("log_badpack", Kind::Option { record: true }),
+    ("syslogmsgfmt", Kind::Option { record: true }),
+    ("coredumps", Kind::Option { record: true }),
+    ("coreroot", Kind::Option { record: true }),
+    ("crm_daemon_dir", Kind::Option { record: true }),
+    ("crmd_spawns_pengine", Kind::Option { record: true }),
+    ("pacemaker", Kind::Option { record: true }),
+    ("autojoin", Kind::Option { record: true }),
+    ("uuidfrom", Kind::Option { record: true }),
+    ("compression", Kind::Option { record: true }),
+    ("compression_threshold", Kind::Option { record: true }),
+    ("traditional_compression", Kind::Option { record: true }),
+    ("max_rexmit_delay", Kind::Option { record: true }),
+    ("record_config_changes", Kind::Option { record: true }),
+    ("record_pengine_inputs", Kind::Option { record: true }),
+    ("enable_config_writes", Kind::Option { record: true }),
+    ("memreserve", Kind::Option { record: true }),
+    ("quorum_server", Kind::Option { record: true }),
+    ("node", Kind::Option { record: false }),
+    ("nice_failback", Kind::Option { record: false }),
+    ("use_apphbd", Kind::Option { record: false }),
+    ("crm", Kind::Option { record: false }),
+    ("env", Kind::Option { record: false }),
+    ("stonith", Kind::WholeLine),
+    ("stonith_host", Kind::WholeLine),
+    ("apiauth", Kind::WholeLine),
+    ("respawn", Kind::WholeLine),
+    ("failfast", Kind::WholeLine),
+    ("bcast", Kind::MediaOption),
+    ("ping", Kind::MediaOption),
+    ("ping6", Kind::MediaOption),
+    ("serial", Kind::MediaOption),
+    ("mcast", Kind::MediaWholeLine),
+    ("mcast6", Kind::MediaWholeLine),
+    ("ucast", Kind::MediaWholeLine),
+    ("ucast6", Kind::MediaWholeLine),
+    ("ping_group", Kind::MediaWholeLine),
+];
+
 fn directive_kind(name: &str) -> Option<Kind> {
-    const RECORDED: &[&str] = &[
-        "cluster",
-        "hopfudge",
-        "keepalive",
-        "deadtime",
-        "deadping",
-        "initdead",
-        "warntime",
-        "watchdog",
-        "baud",
-        "udpport",
-        "logfacility",
-        "logfile",
-        "debugfile",
-        "auto_failback",
-        "rtprio",
-        "hbgenmethod",
-        "realtime",
-        "debug",
-        "msgfmt",
-        "use_logd",
-        "conn_logd_time",
-        "log_badpack",
-        "syslogmsgfmt",
-        "coredumps",
-        "coreroot",
-        "crm_daemon_dir",
-        "crmd_spawns_pengine",
-        "pacemaker",
-        "autojoin",
-        "uuidfrom",
-        "compression",
-        "compression_threshold",
-        "traditional_compression",
-        "max_rexmit_delay",
-        "record_config_changes",
-        "record_pengine_inputs",
-        "enable_config_writes",
-        "memreserve",
-        "quorum_server",
-    ];
-    const UNRECORDED: &[&str] = &["node", "nice_failback", "use_apphbd", "crm", "env"];
-    if RECORDED.contains(&name) {
-        Some(Kind::Option { record: true })
-    } else if UNRECORDED.contains(&name) {
-        Some(Kind::Option { record: false })
-    } else if ["stonith", "stonith_host", "apiauth", "respawn", "failfast"].contains(&name) {
-        Some(Kind::WholeLine)
-    } else if ["bcast", "ping", "ping6", "serial"].contains(&name) {
-        Some(Kind::MediaOption)
-    } else if ["mcast", "mcast6", "ucast", "ucast6", "ping_group"].contains(&name) {
-        Some(Kind::MediaWholeLine)
-    } else {
-        None
-    }
+    DIRECTIVES.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
 }
 
 /// Access to the host that loading ha.cf needs (users, groups, executables),
@@ -392,69 +401,13 @@ pub fn parse_with(text: &str, file: &Path, probe: &dyn SystemProbe) -> Result<Ha
 const WHITESPACE: &[char] = &[' ', '\t', '\n', '\r', '\x0c'];
 const DELIMS: &[char] = &[',', ' ', '\t', '\n', '\r', '\x0c'];
 
-/// Which directive names are canonical `&'static str`s (for the line table).
+/// The directive's name as a `&'static str` (for the line table).
 fn static_name(name: &str) -> &'static str {
-    const ALL: &[&str] = &[
-        "cluster",
-        "hopfudge",
-        "keepalive",
-        "deadtime",
-        "deadping",
-        "initdead",
-        "warntime",
-        "watchdog",
-        "baud",
-        "udpport",
-        "logfacility",
-        "logfile",
-        "debugfile",
-        "auto_failback",
-        "rtprio",
-        "hbgenmethod",
-        "realtime",
-        "debug",
-        "msgfmt",
-        "use_logd",
-        "conn_logd_time",
-        "log_badpack",
-        "syslogmsgfmt",
-        "coredumps",
-        "coreroot",
-        "crm_daemon_dir",
-        "crmd_spawns_pengine",
-        "pacemaker",
-        "autojoin",
-        "uuidfrom",
-        "compression",
-        "compression_threshold",
-        "traditional_compression",
-        "max_rexmit_delay",
-        "record_config_changes",
-        "record_pengine_inputs",
-        "enable_config_writes",
-        "memreserve",
-        "quorum_server",
-        "node",
-        "nice_failback",
-        "use_apphbd",
-        "crm",
-        "env",
-        "stonith",
-        "stonith_host",
-        "apiauth",
-        "respawn",
-        "failfast",
-        "bcast",
-        "ping",
-        "ping6",
-        "serial",
-        "mcast",
-        "mcast6",
-        "ucast",
-        "ucast6",
-        "ping_group",
-    ];
-    ALL.iter().copied().find(|n| *n == name).unwrap_or("?")
+    DIRECTIVES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, _)| *n)
+        .unwrap_or("?")
 }
 
 /// C `atoi`: leading blanks, optional sign, digits; 0 when there are none.
