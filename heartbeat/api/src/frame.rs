@@ -158,10 +158,22 @@ pub fn encode_body(msg: &Msg, fmt: MsgFmt) -> Result<Vec<u8>, ApiError> {
 /// Parses a frame body in either format (recognised by its first line).
 pub fn decode_body(body: &[u8]) -> Result<Msg, ApiError> {
     if body.starts_with(b"###\n") {
-        hb_wire::netstring::decode(strip_nul(body)).map_err(|source| ApiError::Wire {
+        let wire = |source| ApiError::Wire {
             context: "decoding a netstring body",
             source,
-        })
+        };
+        let body = strip_nul(body);
+        let (msg, used) = hb_wire::netstring::decode_prefix(body).map_err(wire)?;
+        // heartbeat 3.0.6 writes netstring messages to its clients with msg2netstring,
+        // which appends the cluster's auth trailer. Clients hold no keys (libhbclient
+        // never checks it), so one trailing netstring is skipped, nothing else.
+        if used != body.len() && !is_one_netstring(&body[used..]) {
+            return Err(wire(hb_wire::WireError::TrailingBytes {
+                offset: used,
+                count: body.len() - used,
+            }));
+        }
+        expand_compressed(msg)
     } else if body.starts_with(b">>>\n") {
         hb_wire::classic::decode(strip_nul(body)).map_err(|source| ApiError::Wire {
             context: "decoding a classic body",
@@ -173,6 +185,49 @@ pub fn decode_body(body: &[u8]) -> Result<Msg, ApiError> {
             reason: format!("starts with {head:?}, neither \">>>\\n\" nor \"###\\n\""),
         })
     }
+}
+
+/// True when `rest` is exactly one netstring `<len>:<bytes>,` (an auth trailer).
+fn is_one_netstring(rest: &[u8]) -> bool {
+    let Some(colon) = rest.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let digits = &rest[..colon];
+    if digits.is_empty() || digits.len() > 7 || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let len: usize = std::str::from_utf8(digits)
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(usize::MAX);
+    colon
+        .checked_add(len)
+        .and_then(|n| n.checked_add(2))
+        .is_some_and(|total| total == rest.len() && rest[total - 1] == b',')
+}
+
+/// heartbeat with `traditional_compression` hands its clients big messages still
+/// wrapped as `_compressed_payload` + `_compression_algorithm` (libhbclient's
+/// `wirefmt2msg` unwraps them); the client wants the inner message.
+fn expand_compressed(msg: Msg) -> Result<Msg, ApiError> {
+    let Some(payload) = msg.get_bin(hb_wire::packet::COMPRESSED_PAYLOAD_FIELD) else {
+        return Ok(msg);
+    };
+    let wire = |source| ApiError::Wire {
+        context: "expanding a compressed message body",
+        source,
+    };
+    let name = msg
+        .get_bytes(hb_wire::netstring::COMPRESSION_ALGORITHM_FIELD)
+        .unwrap_or_default();
+    let alg = hb_wire::compress::Compression::from_name(name).ok_or_else(|| {
+        wire(hb_wire::WireError::UnknownCompression {
+            name: String::from_utf8_lossy(name).into_owned(),
+        })
+    })?;
+    let raw = hb_wire::compress::decompress(alg, payload, hb_wire::compress::MAX_UNCOMPRESSED)
+        .map_err(wire)?;
+    hb_wire::decode_any(strip_nul(&raw)).map_err(wire)
 }
 
 /// The C senders count the string terminator in the frame; the codecs do not want it.
@@ -245,6 +300,53 @@ mod tests {
         assert!(body.starts_with(b"###\n"));
         assert!(body.ends_with(b"%%%\n"));
         assert_eq!(decode_body(&body).unwrap(), m);
+    }
+
+    #[test]
+    fn netstring_body_with_auth_trailer_from_heartbeat() {
+        // What Debian's heartbeat writes to a client: msg2netstring, trailer included.
+        let mut m = Msg::with_type("interop");
+        m.add_str("src", "alpha").add_str("from_id", "bigmsg");
+        let mut body = encode_body(&m, MsgFmt::Netstring).unwrap();
+        let plain = body.clone();
+        body.extend_from_slice(b"42:1 0123456789abcdef0123456789abcdef01234567,");
+        assert_eq!(decode_body(&body).unwrap(), m);
+        for bad in [&b"42:1 short,"[..], b"x", b"3:abc", b"3:abc,3:abc,", b":,"] {
+            let mut b = plain.clone();
+            b.extend_from_slice(bad);
+            assert!(
+                matches!(decode_body(&b), Err(ApiError::Wire { .. })),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn compressed_payload_body_is_expanded() {
+        use hb_wire::compress::{compress, Compression};
+        let mut inner = Msg::with_type("interop-big");
+        inner.add_str("payload", "x".repeat(5000));
+        for fmt in [MsgFmt::Classic, MsgFmt::Netstring] {
+            // The inner message is serialized as the sender's msgfmt (classic with NUL).
+            let raw = encode_body(&inner, fmt).unwrap();
+            let mut outer = Msg::new();
+            outer
+                .add_bin(
+                    "_compressed_payload",
+                    compress(Compression::Zlib, &raw).unwrap(),
+                )
+                .add_str("_compression_algorithm", "zlib");
+            let mut body = encode_body(&outer, MsgFmt::Netstring).unwrap();
+            body.extend_from_slice(b"10:3 994c2de5,");
+            assert_eq!(decode_body(&body).unwrap(), inner, "{fmt:?}");
+        }
+        let mut unknown = Msg::new();
+        unknown
+            .add_bin("_compressed_payload", b"junk")
+            .add_str("_compression_algorithm", "lzma");
+        let body = encode_body(&unknown, MsgFmt::Netstring).unwrap();
+        assert!(matches!(decode_body(&body), Err(ApiError::Wire { .. })));
     }
 
     #[test]
