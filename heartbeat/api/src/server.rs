@@ -337,6 +337,21 @@ impl ApiServer {
         let Some(cred) = self.conns.get(&conn).map(|c| c.cred) else {
             return;
         };
+        // A casual client is its process: the same process signing on again (cl_status
+        // run twice in a row, the old connection's EOF not yet seen) replaces its
+        // stale session instead of being refused as a duplicate.
+        let casual_id = fromid
+            .map(str::to_string)
+            .or_else(|| cpid.map(str::to_string));
+        if let Some(old) = casual_id.as_deref().and_then(|id| self.find_client(id)) {
+            let same_process = self.conns.get(&old).is_some_and(|c| {
+                c.cred.pid == cred.pid && c.client.as_ref().is_some_and(|cl| cl.casual)
+            });
+            if same_process && old != conn {
+                out.push(ApiOutput::Close(old, "replaced by a new sign-on".into()));
+                self.conns.remove(&old);
+            }
+        }
 
         let result = self.check_signon(fromid, cpid, msg, cred, cligen);
         let mut resp = Msg::with_type(T_APIRESP);

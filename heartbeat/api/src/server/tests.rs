@@ -876,3 +876,44 @@ fn c_number_parsing() {
     assert_eq!(c_hex("3fz"), Some(0x3f));
     assert_eq!(c_hex("z"), None);
 }
+
+#[test]
+fn casual_client_signing_on_again_replaces_its_stale_session() {
+    let view = FakeView::new();
+    let mut s = ApiServer::new(default_auth(), MsgFmt::Classic);
+    let cred = PeerCred {
+        pid: 4242,
+        uid: 0,
+        gid: 0,
+    };
+    s.connect(1, cred);
+    let ok = s.handle(1, signon_msg(4242, "4242", 0, 0), &view);
+    assert_eq!(replies(&ok)[0].get_str("result"), Some("OK"));
+    // Same process, new connection, before the old one's EOF was processed.
+    s.connect(2, cred);
+    let out = s.handle(2, signon_msg(4242, "4242", 0, 0), &view);
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, ApiOutput::Close(1, why) if why.contains("replaced"))));
+    let reply = out
+        .iter()
+        .find_map(|o| match o {
+            ApiOutput::Reply(2, m) => Some(m),
+            _ => None,
+        })
+        .expect("reply to the new session");
+    assert_eq!(reply.get_str("result"), Some("OK"));
+    assert_eq!(s.clients().count(), 1);
+    // Another process claiming that casual id is still refused.
+    s.connect(
+        3,
+        PeerCred {
+            pid: 4343,
+            uid: 0,
+            gid: 0,
+        },
+    );
+    let out = s.handle(3, signon_msg(4242, "4242", 0, 0), &view);
+    assert!(out.iter().any(|o| matches!(o, ApiOutput::Close(3, _))));
+    assert_eq!(s.clients().count(), 1);
+}
