@@ -166,6 +166,18 @@ pub fn memory(pid: i32) -> Option<Memory> {
     .map(|t| Memory::parse(&t))
 }
 
+/// CPU time of all threads of `pid`, in nanoseconds (first field of each
+/// `/proc/<pid>/task/<tid>/schedstat`).
+pub fn cpu_ns(pid: i32) -> Option<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = entry.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).ok()?;
+        total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 /// Clock ticks per second, for converting `/proc/<pid>/stat` CPU times.
 pub fn clock_ticks() -> u64 {
     match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {

@@ -27,10 +27,13 @@ struct NodeCost {
     processes: usize,
 }
 
-fn ticks_by_pid(node: &Node) -> HashMap<i32, u64> {
+/// CPU time per process in nanoseconds, summed over its threads from
+/// `/proc/<pid>/task/*/schedstat`: clock ticks (10 ms) are too coarse for daemons
+/// that use a few tens of milliseconds a minute.
+fn cpu_ns_by_pid(node: &Node) -> HashMap<i32, u64> {
     node.processes()
         .into_iter()
-        .filter_map(|p| Some((p, procs::stat(p)?.total_ticks())))
+        .filter_map(|p| Some((p, procs::cpu_ns(p)?)))
         .collect()
 }
 
@@ -68,11 +71,10 @@ fn measure(kind: Kind, secs: u64) -> Result<[NodeCost; 2]> {
     }
     // Let start-up work (rc.d scripts, initial resource acquisition) finish first.
     std::thread::sleep(Duration::from_secs(5));
-    let before: Vec<_> = nodes.iter().map(ticks_by_pid).collect();
+    let before: Vec<_> = nodes.iter().map(cpu_ns_by_pid).collect();
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
     let window = start.elapsed().as_secs_f64();
-    let tick = procs::clock_ticks() as f64;
     let mut out = [NodeCost::default(); 2];
     for (k, node) in nodes.iter_mut().enumerate() {
         if !node.is_running() {
@@ -81,13 +83,13 @@ fn measure(kind: Kind, secs: u64) -> Result<[NodeCost; 2]> {
                 msg: "died during the measurement".into(),
             });
         }
-        let after = ticks_by_pid(node);
-        let ticks: u64 = after
+        let after = cpu_ns_by_pid(node);
+        let ns: u64 = after
             .iter()
             .map(|(pid, t)| t.saturating_sub(before[k].get(pid).copied().unwrap_or(0)))
             .sum();
         let mut cost = NodeCost {
-            cpu_s: ticks as f64 / tick,
+            cpu_s: ns as f64 / 1e9,
             processes: after.len(),
             ..NodeCost::default()
         };
