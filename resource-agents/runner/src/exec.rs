@@ -358,11 +358,19 @@ pub fn spawn(req: &OpRequest, roots: &Roots) -> Result<Running, RunError> {
         .stderr(Stdio::piped());
     if let Some((uid, gid)) = req.credentials {
         cmd.uid(uid).gid(gid);
-    }
-    // SAFETY: the closure only calls async-signal-safe functions (setsid,
-    // signal, syscall/fcntl) and allocates nothing.
-    unsafe {
-        cmd.pre_exec(child_setup);
+        // SAFETY: the closure only calls async-signal-safe functions (setsid,
+        // signal, syscall/fcntl) and allocates nothing.
+        unsafe {
+            cmd.pre_exec(child_setup);
+        }
+    } else {
+        // Without a pre_exec hook std starts the agent with posix_spawn (a vfork-style
+        // clone): no copy of the parent's page tables per op, which is most of what a
+        // fork costs an lrmd running a hundred monitors a second. The agent still gets
+        // its own process group (for the group kill on timeout) and, below, no
+        // inherited descriptors.
+        cmd.process_group(0);
+        mark_inherited_fds_cloexec();
     }
     tracing::debug!(spec = %req.spec, action = %req.action, path = %path.display(), ?args, "running resource agent");
     let mut child = match spawn_retrying(&mut cmd) {
@@ -446,7 +454,36 @@ fn spawn_retrying(cmd: &mut Command) -> io::Result<Child> {
     }
 }
 
-/// Runs in the forked child before exec.
+/// Marks every descriptor above stderr close-on-exec in this process, so that no
+/// agent inherits one (Rust's own descriptors already are; this catches those
+/// inherited from whoever started us).
+fn mark_inherited_fds_cloexec() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        let max = std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+                    .max()
+                    .unwrap_or(1024)
+            })
+            .unwrap_or(1024);
+        for fd in 3..=max {
+            // SAFETY: F_SETFD on a descriptor number that may or may not be open.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+/// Runs in the forked child before exec (only when credentials must change).
 fn child_setup() -> io::Result<()> {
     // Own session and process group, so that a timeout can kill everything
     // the agent started, and no terminal signals reach it.
