@@ -16,15 +16,19 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
 use crate::config::DaemonConfig;
+use crate::lrmd_client::LrmEvent;
 use crate::media::{self, Inbound, Media, OutPacket};
 use crate::paths::Paths;
 use crate::ping::Pinger;
+use crate::rm::{RmGlue, RmOut};
 use crate::view::View;
 use crate::{logging, state, Opts};
 
 /// How long a stopping node keeps sending status after `shutdone`, so the announcement
 /// survives a lost packet (heartbeat keeps going ~1.5 s too).
 const SHUTDOWN_LINGER: Duration = Duration::from_millis(600);
+/// heartbeat restarts itself this long after a peer returned from a partition (R1).
+const PARTITION_RESTART_DELAY: Duration = Duration::from_secs(2);
 /// Frames queued for one API client before it is considered stuck and dropped.
 const CLIENT_QUEUE: usize = 1024;
 
@@ -90,14 +94,50 @@ pub fn start(opts: Opts) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the event loop")?;
-    let result = rt.block_on(run(cfg, paths.clone(), clock, generation, uuid));
+    let no_resources = opts.no_resources;
+    let result = rt.block_on(run(
+        cfg,
+        paths.clone(),
+        clock,
+        generation,
+        uuid,
+        no_resources,
+    ));
+    drop(rt);
     let _ = std::fs::remove_file(paths.api_socket());
     let _ = std::fs::remove_file(&paths.pid_file);
     match &result {
-        Ok(()) => tracing::info!("{} Heartbeat shutdown complete.", node),
+        Ok(Exit::Stop) => tracing::info!("{} Heartbeat shutdown complete.", node),
+        Ok(Exit::Restart) => {
+            tracing::info!("{} Heartbeat restart after a partition.", node);
+            return Err(reexec());
+        }
         Err(e) => tracing::error!("heartbeat stopped on error: {:#}", e),
     }
-    result
+    result.map(drop)
+}
+
+/// How the event loop ended.
+enum Exit {
+    Stop,
+    /// R1 split-brain heal: resources were given up; start again from scratch.
+    Restart,
+}
+
+/// Replaces this process with a fresh heartbeat, same command line (same pid, so
+/// the pid file and `heartbeat -k` keep working). Returns only on failure.
+fn reexec() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let Some(argv0) = args.next() else {
+        return anyhow::anyhow!("cannot restart: no argv[0]");
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from(&argv0));
+    let err = std::process::Command::new(exe)
+        .arg0(argv0)
+        .args(args)
+        .exec();
+    anyhow::Error::new(err).context("cannot restart heartbeat")
 }
 
 fn prepare_run_dir(paths: &Paths) -> Result<()> {
@@ -155,6 +195,19 @@ struct Daemon {
     bad_packets: u64,
     bad_packet_log_budget: u32,
     last_loadavg_ms: u64,
+    /// The haresources resource manager (R1 mode without `-M`).
+    rm: Option<RmGlue>,
+    /// SIGTERM seen: the RM is releasing resources before `shutdone`.
+    rm_stopping: bool,
+    /// Set when the RM finished its shutdown: exit at this instant.
+    exit_at: Option<tokio::time::Instant>,
+    /// ha.cf `respawn` clients, started at comm-up.
+    respawn: Option<crate::respawn::Respawner>,
+    /// Partition returns already acted upon (`CoreStats::returns_after_partition`).
+    partitions_seen: u64,
+    /// R1: restart ourselves at this instant (a peer returned from a partition).
+    restart_at: Option<tokio::time::Instant>,
+    restarting: bool,
 }
 
 async fn run(
@@ -163,7 +216,8 @@ async fn run(
     clock: Clock,
     generation: u64,
     uuid: [u8; 16],
-) -> Result<()> {
+    no_resources: bool,
+) -> Result<Exit> {
     let (pkt_tx, mut pkt_rx) = mpsc::channel::<Inbound>(1024);
     let media = media::open(&cfg.media, pkt_tx.clone())?;
     let mut links = media.link_names().to_vec();
@@ -195,7 +249,24 @@ async fn run(
         bad_packets: 0,
         bad_packet_log_budget: 20,
         last_loadavg_ms: 0,
+        rm: None,
+        rm_stopping: false,
+        exit_at: None,
+        respawn: None,
+        partitions_seen: 0,
+        restart_at: None,
+        restarting: false,
     };
+    let (lrm_tx, mut lrm_rx) = mpsc::channel::<LrmEvent>(256);
+    let (fifo_tx, mut fifo_rx) = mpsc::channel::<Msg>(64);
+    if crate::rm::wanted(&d.cfg, no_resources) {
+        let mut rm = RmGlue::new(&d.cfg, &d.paths, now.mono_ms)?;
+        rm.start_lrm(&d.cfg, &d.paths, lrm_tx);
+        d.rm = Some(rm);
+    }
+    if let Err(e) = crate::fifo::open(&d.paths.fifo(), fifo_tx) {
+        tracing::error!("{:#}", e);
+    }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -208,8 +279,12 @@ async fn run(
     let timer = tokio::time::sleep_until(d.clock.instant(d.core.next_wakeup()));
     tokio::pin!(timer);
     loop {
-        let wake = d.clock.instant(d.core.next_wakeup());
-        let wake = match stop_at {
+        let mut next_ms = d.core.next_wakeup();
+        if let Some(rm) = &d.rm {
+            next_ms = next_ms.min(rm.next_tick_ms());
+        }
+        let wake = d.clock.instant(next_ms);
+        let wake = match stop_at.or(d.restart_at) {
             Some(s) if s < wake => s,
             _ => wake,
         };
@@ -223,31 +298,111 @@ async fn run(
                         break;
                     }
                 }
+                if d.restart_at.is_some_and(|r| tokio::time::Instant::now() >= r) {
+                    d.restart_at = None;
+                    if stop_at.is_none() && !d.rm_stopping {
+                        tracing::info!("Restarting heartbeat: resources are given up and re-acquired.");
+                        d.restarting = true;
+                        stop_at = d.begin_shutdown();
+                    }
+                }
                 d.refresh_loadavg(false);
                 let now = d.clock.now();
                 d.core.tick(now);
+                if let Some(rm) = d.rm.as_mut() {
+                    rm.tick(now.mono_ms);
+                }
             }
             Some(p) = pkt_rx.recv() => d.on_packet(p),
-            Some(ev) = api_rx.recv() => d.on_api_event(ev),
-            _ = term.recv(), if stop_at.is_none() => {
-                stop_at = Some(d.begin_shutdown());
+            Some(ev) = lrm_rx.recv() => {
+                let now = d.clock.now().mono_ms;
+                if let Some(rm) = d.rm.as_mut() {
+                    rm.on_lrm_event(now, ev);
+                }
             }
-            _ = int.recv(), if stop_at.is_none() => {
-                stop_at = Some(d.begin_shutdown());
+            Some(m) = fifo_rx.recv() => d.on_fifo_msg(m),
+            Some(ev) = api_rx.recv() => d.on_api_event(ev),
+            _ = term.recv(), if stop_at.is_none() && !d.rm_stopping => {
+                stop_at = d.begin_shutdown();
+            }
+            _ = int.recv(), if stop_at.is_none() && !d.rm_stopping => {
+                stop_at = d.begin_shutdown();
             }
             _ = hup.recv() => d.reload(),
         }
         d.drain_actions();
+        if stop_at.is_none() {
+            stop_at = d.exit_at.take();
+        }
     }
-    Ok(())
+    // heartbeat stops its clients in reverse order of the directives; lrmd (ours
+    // when no respawn line runs it) goes last, as its users are gone by then.
+    if let Some(r) = d.respawn.take() {
+        r.stop().await;
+    }
+    if let Some(rm) = d.rm.as_mut() {
+        rm.stop_lrm().await;
+    }
+    Ok(if d.restarting {
+        Exit::Restart
+    } else {
+        Exit::Stop
+    })
 }
 
 impl Daemon {
-    fn begin_shutdown(&mut self) -> tokio::time::Instant {
+    /// SIGTERM/SIGINT. With resources, they are released first and `shutdone` is
+    /// sent when the RM says so (`exit_at` is set then); returns when to exit if known.
+    fn begin_shutdown(&mut self) -> Option<tokio::time::Instant> {
         tracing::info!("Heartbeat shutdown in progress. ({})", std::process::id());
         let now = self.clock.now();
+        if let Some(rm) = self.rm.as_mut() {
+            if self.core.comm_up() {
+                self.rm_stopping = true;
+                tracing::info!("Giving up all HA resources.");
+                rm.shutdown(now.mono_ms);
+                return None;
+            }
+        }
         self.core.shutdown(now);
-        tokio::time::Instant::now() + SHUTDOWN_LINGER
+        Some(tokio::time::Instant::now() + SHUTDOWN_LINGER)
+    }
+
+    /// heartbeat 3.0.6 in R1 mode heals a split brain by restarting itself 2 s after
+    /// a peer returns from a partition (both sides may hold the same groups: giving
+    /// everything up and starting over lets the normal start-up protocol place them).
+    fn check_partition_return(&mut self) {
+        let returns = self.core.stats().returns_after_partition;
+        if returns <= self.partitions_seen {
+            return;
+        }
+        self.partitions_seen = returns;
+        // Without resources there is nothing to reconcile (heartbeat restarts anyway).
+        let has_resources = self.rm.as_ref().is_some_and(RmGlue::has_resources);
+        if has_resources && self.restart_at.is_none() && !self.rm_stopping {
+            tracing::warn!(
+                "A node returned from a partition: restarting heartbeat in {} s.",
+                PARTITION_RESTART_DELAY.as_secs()
+            );
+            self.restart_at = Some(tokio::time::Instant::now() + PARTITION_RESTART_DELAY);
+        }
+    }
+
+    /// A message from the FIFO: `hb_standby`/`hb_takeover` go to the RM, anything
+    /// else is sent to the cluster as our own.
+    fn on_fifo_msg(&mut self, msg: Msg) {
+        let now = self.clock.now().mono_ms;
+        tracing::debug!("FIFO message {}", msg.msg_type().unwrap_or("?"));
+        if let Some(rm) = self.rm.as_mut() {
+            if rm.on_local_request(now, &msg) {
+                return;
+            }
+        }
+        if matches!(msg.msg_type(), Some("ask_resources" | "hb_takeover")) && self.rm.is_none() {
+            tracing::warn!("Resource request from the FIFO ignored: no resource manager");
+            return;
+        }
+        self.send_cluster(msg);
     }
 
     fn refresh_loadavg(&mut self, force: bool) {
@@ -308,14 +463,64 @@ impl Daemon {
         if self.bad_packet_log_budget == 0 && self.clock.now().mono_ms % 60_000 < 1_000 {
             self.bad_packet_log_budget = 20;
         }
+        loop {
+            self.drain_core_actions();
+            let now = self.clock.now();
+            let outs = match self.rm.as_mut() {
+                Some(rm) => rm.poll(now.mono_ms),
+                None => Vec::new(),
+            };
+            if outs.is_empty() {
+                break;
+            }
+            for out in outs {
+                match out {
+                    RmOut::Send(msg) => {
+                        if let Err(e) = self.core.send_cluster(now, msg) {
+                            tracing::warn!("Cannot send resource message: {}", e);
+                        }
+                    }
+                    RmOut::ShutdownComplete => {
+                        // hb-rm leaves `shutdone` to us: the core sends it.
+                        self.core.shutdown(now);
+                        self.exit_at = Some(tokio::time::Instant::now() + SHUTDOWN_LINGER);
+                    }
+                }
+            }
+        }
+    }
+
+    fn drain_core_actions(&mut self) {
         while let Some(action) = self.core.poll_action() {
+            let now = self.clock.now().mono_ms;
             match action {
                 Action::Send(msg) => self.send(&msg),
                 Action::Deliver(msg) => {
-                    self.answer_resource_query(&msg);
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.on_message(now, &msg);
+                    }
                     self.deliver(&msg);
                 }
-                Action::CommUp => self.start_api_listener(),
+                Action::CommUp => {
+                    self.start_api_listener();
+                    if self.respawn.is_none() && !self.cfg.hacf.clients.is_empty() {
+                        self.respawn = Some(crate::respawn::Respawner::start(
+                            &self.cfg.hacf.clients,
+                            &self.cfg.hacf.env,
+                        ));
+                    }
+                    if let Some(rm) = self.rm.as_mut() {
+                        rm.on_comm_up(now);
+                    }
+                }
+                Action::NodeStatus { node, new, .. } => {
+                    if let Some(rm) = self.rm.as_mut() {
+                        if node != self.core.local() {
+                            rm.on_node_status(now, &node, &new);
+                        }
+                    }
+                    self.check_partition_return();
+                }
                 Action::ClientsPaused(p) => {
                     self.clients_paused = p;
                     if p {
@@ -328,27 +533,11 @@ impl Daemon {
                         }
                     }
                 }
-                Action::NodeStatus { .. }
-                | Action::LinkStatus { .. }
+                Action::LinkStatus { .. }
                 | Action::NodeRestarted { .. }
                 | Action::ShutdownNotice { .. } => {}
             }
         }
-    }
-
-    /// A Debian heartbeat peer in haresources mode announces `starting` at comm-up and
-    /// waits for every node's resource report before it acquires its groups (and
-    /// before it can shut down). Until this daemon manages resources itself, it
-    /// truthfully reports holding none, stably.
-    fn answer_resource_query(&mut self, msg: &Msg) {
-        if msg.msg_type() != Some("starting") || msg.get_str("src") == Some(self.core.local()) {
-            return;
-        }
-        let mut m = Msg::with_type("resource");
-        m.add_str("rsc_hold", "none")
-            .add_str("rtype", "full")
-            .add_str("isstable", "1");
-        self.send_cluster(m);
     }
 
     fn send(&mut self, msg: &Msg) {
@@ -417,7 +606,11 @@ impl Daemon {
         self.clients.remove(&conn);
         tracing::debug!("API client {:?} closed: {}", conn, why);
         let outs = {
-            let view = View::new(&self.core, &self.cfg);
+            let view = View::new(
+                &self.core,
+                &self.cfg,
+                self.rm.as_ref().map(RmGlue::rsc_status),
+            );
             self.api.disconnect(conn, &view)
         };
         self.apply_api_outputs(outs);
@@ -470,7 +663,11 @@ impl Daemon {
 
     fn on_client_msg(&mut self, conn: ConnId, msg: Msg) {
         let outs = {
-            let view = View::new(&self.core, &self.cfg);
+            let view = View::new(
+                &self.core,
+                &self.cfg,
+                self.rm.as_ref().map(RmGlue::rsc_status),
+            );
             self.api.handle(conn, msg, &view)
         };
         self.apply_api_outputs(outs);

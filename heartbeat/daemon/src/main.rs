@@ -6,11 +6,17 @@
 
 mod app;
 mod config;
+mod fifo;
 mod logging;
+mod lrmd_client;
 mod media;
 mod paths;
 mod ping;
+mod respawn;
+mod rm;
 mod state;
+#[allow(dead_code)] // wired into the event loop next
+mod timer;
 mod view;
 
 use std::path::PathBuf;

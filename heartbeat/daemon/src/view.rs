@@ -8,11 +8,17 @@ use crate::config::DaemonConfig;
 pub struct View<'a> {
     core: &'a Core,
     cfg: &'a DaemonConfig,
+    /// The resource manager's `rsc_status()`; `None` without one.
+    rsc_status: Option<&'static str>,
 }
 
 impl<'a> View<'a> {
-    pub fn new(core: &'a Core, cfg: &'a DaemonConfig) -> Self {
-        View { core, cfg }
+    pub fn new(core: &'a Core, cfg: &'a DaemonConfig, rsc_status: Option<&'static str>) -> Self {
+        View {
+            core,
+            cfg,
+            rsc_status,
+        }
     }
 }
 
@@ -77,8 +83,8 @@ impl ClusterView for View<'_> {
     }
 
     fn rsc_status(&self) -> String {
-        // Resource management arrives with the haresources manager (issue 4).
-        "none".into()
+        // Without a resource manager (-M, crm) this node holds nothing.
+        self.rsc_status.unwrap_or("none").into()
     }
 
     fn deadtime_ms(&self) -> u64 {

@@ -1,0 +1,654 @@
+//! The Linux-HA tutorial's failover, end to end, with our daemons: two nodes run
+//! heartbeat with haresources `node1 IPaddr::<VIP>/24/eth0 httpd`; a third
+//! namespace is the HTTP client. heartbeat starts lrmd itself; IPaddr is our
+//! heartbeat-class entry point (ra-agents) and httpd the LSB script of
+//! resource-agents/agents/lsb, both installed in each node's resource.d.
+//!
+//! A sampler thread looks at `ip -o addr` in both node namespaces every 100 ms for
+//! the whole test and records any instant where two live nodes hold the VIP.
+//! Timers are the tutorial's scaled down: keepalive 500 ms, deadtime 3 s,
+//! initdead 6 s.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use hb_tests::{
+    authkeys, cmd, our_bin, target_bin, workspace_root, HaCf, Medium, Net, Node, NodeSpec,
+};
+use nix::sys::signal::Signal;
+
+const NAMES: [&str; 2] = ["node1", "node2"];
+/// The client's namespace index.
+const CLIENT: usize = 3;
+const DEADTIME_S: u64 = 3;
+/// A client for ha.cf `respawn` (relative to /etc/ha.d): a long sleep.
+const RESPAWN_CLIENT: &str = "respawn-client";
+
+/// heartbeat's start-up dead-time bonus (5 s) plus two keepalives.
+const BONUS_OVER: Duration = Duration::from_millis(6000);
+/// Generous bound for any single transition (a monitor runs every 10 s).
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Builds lrmd and ra-agents if this profile lacks them (the heartbeat package's
+/// build does not produce them).
+fn ensure_helpers() -> Result<()> {
+    if target_bin("lrmd")?.is_file() && target_bin("ra-agents")?.is_file() {
+        return Ok(());
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut argv = vec![
+        cargo.as_str(),
+        "build",
+        "-q",
+        "-p",
+        "lrm",
+        "--bin",
+        "lrmd",
+        "-p",
+        "ra-agents",
+    ];
+    let profile = target_bin("x")?;
+    let release = profile
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|p| p == "release");
+    if release {
+        argv.push("--release");
+    }
+    let root = workspace_root();
+    let out = std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .current_dir(&root)
+        .output()
+        .context("run cargo build for lrmd and ra-agents")?;
+    ensure!(
+        out.status.success(),
+        "building lrmd/ra-agents failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Which nodes are alive (a killed node's leftover address does not count: the
+/// machine is gone) and what the sampler saw.
+struct Sampler {
+    live: [Arc<AtomicBool>; 2],
+    stop: Arc<AtomicBool>,
+    violations: Arc<Mutex<Vec<String>>>,
+    samples: Arc<Mutex<u64>>,
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    fn start(netns: [String; 2], vip: Ipv4Addr) -> Sampler {
+        let live = [
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicBool::new(true)),
+        ];
+        let stop = Arc::new(AtomicBool::new(false));
+        let violations = Arc::new(Mutex::new(Vec::new()));
+        let samples = Arc::new(Mutex::new(0));
+        let (l, s, v, n) = (
+            live.clone(),
+            stop.clone(),
+            violations.clone(),
+            samples.clone(),
+        );
+        let handle = thread::spawn(move || {
+            let t0 = Instant::now();
+            // Sampled one after the other, two namespaces are never seen at the same
+            // instant: node A, node B, node A again. A held at both ends and B in
+            // between proves an overlap (and B, A, B the other way round).
+            let mut turn = 0usize;
+            let mut history: Vec<(usize, bool)> = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                let i = turn % 2;
+                turn += 1;
+                let alive = l[i].load(Ordering::SeqCst);
+                let held = holds_vip(&netns[i], vip) && alive;
+                history.push((i, held));
+                if history.len() > 3 {
+                    history.remove(0);
+                }
+                if let [(a, true), (b, true), (c, true)] = history.as_slice() {
+                    if a == c && a != b {
+                        if let Ok(mut v) = v.lock() {
+                            v.push(format!("both nodes hold {vip} at {:?}", t0.elapsed()));
+                        }
+                    }
+                }
+                if let Ok(mut n) = n.lock() {
+                    *n += 1;
+                }
+                // Each namespace is looked at every ~100 ms.
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Sampler {
+            live,
+            stop,
+            violations,
+            samples,
+            handle: Some(handle),
+        }
+    }
+
+    fn set_live(&self, i: usize, alive: bool) {
+        self.live[i].store(alive, Ordering::SeqCst);
+    }
+
+    /// Fails if two live nodes ever held the VIP so far.
+    fn check(&self) -> Result<()> {
+        let v = self
+            .violations
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        ensure!(v.is_empty(), "VIP held twice: {v:?}");
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<u64> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        self.check()?;
+        Ok(self.samples.lock().map(|n| *n).unwrap_or(0))
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn holds_vip(ns: &str, vip: Ipv4Addr) -> bool {
+    cmd::run(
+        &["ip", "-n", ns, "-o", "-4", "addr", "show"],
+        Duration::from_secs(5),
+    )
+    .map(|o| o.stdout.contains(&format!(" {vip}/")))
+    .unwrap_or(false)
+}
+
+/// Two nodes and a client. Field order is drop order: nodes before the namespaces.
+struct Tutorial {
+    nodes: Vec<Node>,
+    /// When each node's daemon last started.
+    started: [Instant; 2],
+    sampler: Option<Sampler>,
+    vip: Ipv4Addr,
+    net: Net,
+    _tools: tempfile::TempDir,
+}
+
+impl Tutorial {
+    fn start(auto_failback: &str) -> Result<Tutorial> {
+        Tutorial::start_mixed(auto_failback, [false, false])
+    }
+
+    /// Like [`Tutorial::start`]; `debian[i]` runs Debian's heartbeat 3.0.6 on node
+    /// i+1 instead of ours (same ha.cf, haresources and scripts).
+    fn start_mixed(auto_failback: &str, debian: [bool; 2]) -> Result<Tutorial> {
+        Tutorial::start_with(auto_failback, debian, |h| h)
+    }
+
+    /// The general form: `tune` may add ha.cf lines.
+    fn start_with(
+        auto_failback: &str,
+        debian: [bool; 2],
+        tune: impl Fn(HaCf) -> HaCf,
+    ) -> Result<Tutorial> {
+        ensure_helpers()?;
+        let net = Net::new(3)?;
+        let base = net.addr(1)?.octets();
+        let vip = Ipv4Addr::new(base[0], base[1], base[2], 100);
+        let ra_agents = target_bin("ra-agents")?;
+        // ra-agents picks its agent from argv[0]: a symlink named IPaddr, which the
+        // node's resource.d/IPaddr runs (the bench writes text files only).
+        let tools = tempfile::Builder::new().prefix("hbt-tutorial-").tempdir()?;
+        let ipaddr = tools.path().join("IPaddr");
+        std::os::unix::fs::symlink(&ra_agents, &ipaddr)?;
+        let ipaddr_wrapper = format!("#!/bin/sh\nexec {} \"$@\"\n", ipaddr.display());
+        let httpd =
+            std::fs::read_to_string(workspace_root().join("resource-agents/agents/lsb/httpd"))?
+                .replace("@RA_AGENTS@", &ra_agents.to_string_lossy());
+        let ha_cf = tune(HaCf::new())
+            .keepalive("500ms")
+            .deadtime(&DEADTIME_S.to_string())
+            .warntime("2")
+            .initdead("6")
+            .auto_failback(auto_failback)
+            .media(Medium::bcast(net.iface(1)))
+            .nodes(NAMES)
+            .render();
+        let keys = authkeys(1, "sha1", "tutorial-secret");
+        let haresources = format!("node1 IPaddr::{vip}/24/{} httpd\n", net.iface(1));
+        let mut nodes = Vec::new();
+        for (i, name) in NAMES.iter().enumerate() {
+            let spec = if debian[i] {
+                NodeSpec::debian(name, &ha_cf, &keys)
+            } else {
+                NodeSpec::ours(name, our_bin("heartbeat")?, &ha_cf, &keys)
+            };
+            let spec = spec
+                .with_cl_status(our_bin("cl_status")?)
+                .with_haresources(&haresources)
+                .with_file("resource.d/IPaddr", &ipaddr_wrapper, 0o755)
+                // /etc/init.d is shared by every namespace; resource.d is per node and
+                // searched first, so the LSB script lives there.
+                .with_file("resource.d/httpd", &httpd, 0o755)
+                .with_file(RESPAWN_CLIENT, "#!/bin/sh\nexec sleep 600\n", 0o755);
+            nodes.push(Node::start(&net, i + 1, spec)?);
+        }
+        let sampler = Sampler::start(
+            [nodes[0].netns().to_owned(), nodes[1].netns().to_owned()],
+            vip,
+        );
+        Ok(Tutorial {
+            nodes,
+            started: [Instant::now(); 2],
+            sampler: Some(sampler),
+            vip,
+            net,
+            _tools: tools,
+        })
+    }
+
+    /// Which node answered `GET http://VIP/` from the client, if any.
+    fn server(&self) -> Option<&'static str> {
+        let url = format!("http://{}/", self.vip);
+        let out = self
+            .net
+            .exec_timeout(
+                CLIENT,
+                &["curl", "-s", "-m", "0.5", &url],
+                Duration::from_secs(3),
+            )
+            .ok()?;
+        NAMES.iter().copied().find(|n| out.stdout.contains(n))
+    }
+
+    /// Waits until `name` serves the page; returns how long it took.
+    fn wait_server(&self, name: &str, limit: Duration) -> Result<Duration> {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if self.server() == Some(name) {
+                return Ok(t0.elapsed());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        bail!(
+            "{name} did not serve within {limit:?}; logs:\n--- node1\n{}\n--- node2\n{}",
+            tail(&self.nodes[0].log(), 40),
+            tail(&self.nodes[1].log(), 40)
+        )
+    }
+
+    fn sampler(&self) -> &Sampler {
+        self.sampler.as_ref().expect("sampler runs until finish")
+    }
+
+    fn rscstatus(&self, i: usize) -> String {
+        self.nodes[i]
+            .cl_status(&["rscstatus"])
+            .map(|(_, s)| s)
+            .unwrap_or_default()
+    }
+
+    /// SIGTERM to node `i` (what `heartbeat -k` sends), without waiting for it.
+    fn sigterm(&self, i: usize) -> Result<()> {
+        let pid = self.nodes[i].pid().context("node not running")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM)?;
+        Ok(())
+    }
+
+    /// Hard kill of node `i`: every process, and the address goes with the machine.
+    /// Returns when the kill happened.
+    fn kill_node(&mut self, i: usize) -> Result<Instant> {
+        // A fresh node advertises deadtime + 2 s for its first 5 s (heartbeat's
+        // start-up bonus): kill timings mean something only after that.
+        let settled = self.started[i] + BONUS_OVER;
+        if let Some(wait) = settled.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        self.sampler().set_live(i, false);
+        let at = Instant::now();
+        self.nodes[i].kill9()?;
+        let ns = self.nodes[i].netns().to_owned();
+        let cidr = format!("{}/24", self.vip);
+        let _ = cmd::run(
+            &["ip", "-n", &ns, "addr", "del", &cidr, "dev", "eth0"],
+            Duration::from_secs(5),
+        );
+        Ok(at)
+    }
+
+    fn start_again(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].start_again()?;
+        self.started[i] = Instant::now();
+        self.sampler().set_live(i, true);
+        Ok(())
+    }
+
+    /// Runs a tool of ours (hb_standby, hb_takeover) inside node `i`.
+    fn run_tool(&self, i: usize, tool: &str, arg: &str) -> Result<()> {
+        let bin: PathBuf = our_bin(tool)?;
+        let out = self.nodes[i].nsenter(
+            &[bin.to_string_lossy().as_ref(), arg],
+            Duration::from_secs(10),
+        )?;
+        ensure!(out.success(), "{tool} {arg}: {} {}", out.stdout, out.stderr);
+        Ok(())
+    }
+
+    /// Waits until the web server of the node that holds the group changed pid
+    /// after we killed it (the monitor noticed and restarted it in place).
+    fn kill_web_server(&self, i: usize) -> Result<i32> {
+        let out = self.nodes[i].nsenter(&["cat", "/run/ra-httpd.pid"], Duration::from_secs(5))?;
+        let pid: i32 = out
+            .stdout
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .parse()
+            .context("httpd pid")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL)?;
+        Ok(pid)
+    }
+
+    fn finish(mut self) -> Result<u64> {
+        match self.sampler.take() {
+            Some(s) => s.finish(),
+            None => Ok(0),
+        }
+    }
+}
+
+/// Waits until `node` reports holding its own group, stably.
+fn wait_stable(node: &Node) -> Result<()> {
+    node.wait_for("rscstatus local", Duration::from_secs(15), |n| {
+        n.cl_status(&["rscstatus"])
+            .is_ok_and(|(_, s)| s == "local" || s == "all")
+    })?;
+    Ok(())
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[test]
+fn tutorial_failover_with_auto_failback_on() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let mut t = Tutorial::start("on")?;
+    let cold = t.wait_server("node1", LIMIT)?;
+    println!("cold start: node1 serves after {cold:?}");
+    // heartbeat's hold flags: each side holds its "local" set (node2's is empty).
+    let s2 = t.rscstatus(1);
+    ensure!(s2 == "local" || s2 == "none", "node2 rscstatus {s2}");
+    // Serving comes a moment before the RM reports stable.
+    wait_stable(&t.nodes[0])?;
+
+    // Graceful stop of node1: it releases, then node2 takes over at once.
+    let t0 = Instant::now();
+    t.sigterm(0)?;
+    t.wait_server("node2", LIMIT)?;
+    let graceful = t0.elapsed();
+    println!("graceful handover: {graceful:?}");
+    t.nodes[0].stop()?;
+    t.sampler().set_live(0, false);
+    t.sampler().check()?;
+
+    // node1 back: auto_failback on gives it its group again.
+    let t0 = Instant::now();
+    t.start_again(0)?;
+    t.wait_server("node1", LIMIT)?;
+    println!("failback: {:?}", t0.elapsed());
+    t.sampler().check()?;
+
+    // Hard kill of node1: node2 serves after deadtime.
+    let t0 = t.kill_node(0)?;
+    t.wait_server("node2", LIMIT)?;
+    let kill = t0.elapsed();
+    println!("kill failover: {kill:?}");
+    ensure!(
+        kill >= Duration::from_secs(DEADTIME_S) - Duration::from_millis(500),
+        "node2 served {kill:?} after the kill: before the dead time?"
+    );
+    let s2 = t.rscstatus(1);
+    ensure!(
+        s2 == "all" || s2 == "foreign",
+        "node2 serves node1's group but says {s2}"
+    );
+
+    // And back again.
+    let t0 = Instant::now();
+    t.start_again(0)?;
+    t.wait_server("node1", LIMIT)?;
+    println!("failback after kill: {:?}", t0.elapsed());
+
+    // The web server dies behind heartbeat's back: the monitor restarts it in place.
+    // (Only once the start has completed: the server answers before its script
+    // returns.)
+    wait_stable(&t.nodes[0])?;
+    let old = t.kill_web_server(0)?;
+    let t0 = Instant::now();
+    thread::sleep(Duration::from_millis(300));
+    ensure!(
+        t.server().is_none(),
+        "still served right after the server was killed"
+    );
+    t.wait_server("node1", LIMIT)?;
+    println!(
+        "web server {old} killed; repaired in place after {:?}",
+        t0.elapsed()
+    );
+    ensure!(t.nodes[0].log().contains("httpd"), "no log of the repair");
+    let samples = t.finish()?;
+    println!("VIP sampled {samples} times: never on two live nodes");
+    Ok(())
+}
+
+#[test]
+fn tutorial_auto_failback_off_standby_and_takeover() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let mut t = Tutorial::start_with("off", [false, false], |h| {
+        h.line(&format!("respawn root /etc/ha.d/{RESPAWN_CLIENT}"))
+    })?;
+    t.wait_server("node1", LIMIT)?;
+
+    // The respawn client runs after comm-up and is restarted when it dies.
+    let sleeper = |n: &Node| -> Option<i32> {
+        n.processes().into_iter().find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == b"sleep\x00600\x00")
+        })
+    };
+    let mut first = None;
+    t.nodes[1].wait_for("respawn client", LIMIT, |n| {
+        first = sleeper(n);
+        first.is_some()
+    })?;
+    let first = first.context("respawn client pid")?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first), Signal::SIGKILL)?;
+    t.nodes[1].wait_for("respawned client", LIMIT, |n| {
+        sleeper(n).is_some_and(|p| p != first)
+    })?;
+
+    let t0 = t.kill_node(0)?;
+    t.wait_server("node2", LIMIT)?;
+    println!("kill failover: {:?}", t0.elapsed());
+
+    // node1 back: with auto_failback off node2 keeps the group.
+    t.start_again(0)?;
+    t.nodes[0].wait_for("node2 active", LIMIT, |n| {
+        n.node_status("node2") == "active"
+    })?;
+    t.nodes[0].wait_for("stable rscstatus", LIMIT, |n| {
+        n.cl_status(&["rscstatus"]).is_ok_and(|(_, s)| s == "none")
+    })?;
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        ensure!(
+            t.server() == Some("node2"),
+            "node2 stopped serving after node1 came back"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    ensure!(
+        !holds_vip(t.nodes[0].netns(), t.vip),
+        "node1 took the VIP with auto_failback off"
+    );
+
+    // lrmd dies on node1: heartbeat restarts it and registers the resources again,
+    // so the takeover below can run its operations.
+    let lrmd = t.nodes[0]
+        .processes()
+        .into_iter()
+        .find(|&p| {
+            std::fs::read_link(format!("/proc/{p}/exe"))
+                .is_ok_and(|e| e.file_name().is_some_and(|f| f == "lrmd"))
+        })
+        .context("no lrmd process on node1")?;
+    let from = t.nodes[0].log_len();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(lrmd), Signal::SIGKILL)?;
+    t.nodes[0].wait_log_after(from, "lrmd connected (session 2)", LIMIT)?;
+
+    // hb_takeover on node1 asks for its group back.
+    let t0 = Instant::now();
+    t.run_tool(0, "hb_takeover", "all")?;
+    t.wait_server("node1", LIMIT)?;
+    println!("hb_takeover: node1 serves after {:?}", t0.elapsed());
+    // A standby request during the takeover's own standby exchange is refused
+    // (as heartbeat does): wait for the end of the transition.
+    wait_stable(&t.nodes[0])?;
+
+    // hb_standby on node1 gives it away again.
+    let t0 = Instant::now();
+    t.run_tool(0, "hb_standby", "all")?;
+    t.wait_server("node2", LIMIT)?;
+    println!("hb_standby: node2 serves after {:?}", t0.elapsed());
+    t.finish()?;
+    Ok(())
+}
+
+/// A Debian heartbeat 3.0.6 node and one of ours, `debian_owner` telling which
+/// one is node1 (the group's owner): graceful handover, failback and kill
+/// failover must work across implementations.
+fn mixed(debian_owner: bool) -> Result<()> {
+    if !hb_tests::require_debian() {
+        return Ok(());
+    }
+    let (owner, other) = if debian_owner {
+        ("Debian", "ours")
+    } else {
+        ("ours", "Debian")
+    };
+    let mut t = Tutorial::start_mixed("on", [debian_owner, !debian_owner])?;
+    let cold = t.wait_server("node1", LIMIT)?;
+    println!("mixed cold start: node1 ({owner}) serves after {cold:?}");
+
+    let t0 = Instant::now();
+    t.sigterm(0)?;
+    t.wait_server("node2", LIMIT)?;
+    println!(
+        "mixed graceful handover ({owner} -> {other}): {:?}",
+        t0.elapsed()
+    );
+    t.nodes[0].stop()?;
+    t.sampler().set_live(0, false);
+
+    let t0 = Instant::now();
+    t.start_again(0)?;
+    t.wait_server("node1", LIMIT)?;
+    println!("mixed failback ({other} -> {owner}): {:?}", t0.elapsed());
+
+    let t0 = t.kill_node(0)?;
+    t.wait_server("node2", LIMIT)?;
+    println!(
+        "mixed kill failover ({owner} dead -> {other}): {:?}",
+        t0.elapsed()
+    );
+    t.finish()?;
+    Ok(())
+}
+
+#[test]
+fn tutorial_mixed_debian_owner_ours_backup() -> Result<()> {
+    mixed(true)
+}
+
+#[test]
+fn tutorial_mixed_ours_owner_debian_backup() -> Result<()> {
+    mixed(false)
+}
+
+/// Link cut of the active node: the peer takes over after the dead time. While
+/// cut off, node1 counts as not live (nobody can reach it). Once the link is back
+/// both hold the VIP (split brain, no STONITH); heartbeat 3.0.6 heals that by
+/// restarting itself, and so do we: exactly one node holds it again, node1
+/// (auto_failback on).
+#[test]
+fn tutorial_link_cut() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let t = Tutorial::start("on")?;
+    t.wait_server("node1", LIMIT)?;
+    wait_stable(&t.nodes[0])?;
+    if let Some(wait) = (t.started[0] + BONUS_OVER).checked_duration_since(Instant::now()) {
+        thread::sleep(wait);
+    }
+    t.sampler().set_live(0, false);
+    let t0 = Instant::now();
+    t.net.cut_link(1)?;
+    t.wait_server("node2", LIMIT)?;
+    println!("link cut failover: {:?}", t0.elapsed());
+    thread::sleep(Duration::from_secs(2));
+    t.net.restore_link(1)?;
+    let t0 = Instant::now();
+    let healed = cmd::poll_until(LIMIT, Duration::from_millis(200), || {
+        holds_vip(t.nodes[0].netns(), t.vip) != holds_vip(t.nodes[1].netns(), t.vip)
+    });
+    println!(
+        "link restored: node1 holds {}, node2 holds {} after {:?}",
+        holds_vip(t.nodes[0].netns(), t.vip),
+        holds_vip(t.nodes[1].netns(), t.vip),
+        t0.elapsed()
+    );
+    ensure!(
+        healed,
+        "VIP still on both nodes after the link came back; logs:\n--- node1\n{}\n--- node2\n{}",
+        tail(&t.nodes[0].log(), 40),
+        tail(&t.nodes[1].log(), 40)
+    );
+    t.sampler().set_live(0, true);
+    let back = t.wait_server("node1", LIMIT)?;
+    println!("after the heal node1 serves after {back:?} more");
+    ensure!(
+        t.nodes
+            .iter()
+            .any(|n| n.log().contains("Restarting heartbeat")),
+        "no node restarted after the partition"
+    );
+    wait_stable(&t.nodes[0])?;
+    ensure!(
+        !holds_vip(t.nodes[1].netns(), t.vip),
+        "node2 kept the VIP after the heal"
+    );
+    t.finish()?;
+    Ok(())
+}
