@@ -21,6 +21,7 @@ use crate::media::{self, Inbound, Media, OutPacket};
 use crate::paths::Paths;
 use crate::ping::Pinger;
 use crate::rm::{RmGlue, RmOut};
+use crate::timer::DeadlineTimer;
 use crate::view::View;
 use crate::{logging, state, Opts};
 
@@ -274,13 +275,12 @@ async fn run(
     d.refresh_loadavg(true);
     d.core.tick(d.clock.now());
     d.drain_actions();
-    // One timer, moved only when the core's next deadline moves: re-registering a
-    // fresh timer on every loop turn costs an extra wake-up of the event loop.
-    let timer = tokio::time::sleep_until(d.clock.instant(d.core.next_wakeup()));
-    tokio::pin!(timer);
+    // One timerfd, re-armed only when the next deadline moves (see timer.rs: tokio's
+    // wheel would wake twice per keepalive).
+    let mut timer = DeadlineTimer::new().context("cannot create the event loop timer")?;
     loop {
         let mut next_ms = d.core.next_wakeup();
-        if let Some(rm) = &d.rm {
+        if let Some(rm) = d.rm.as_ref().filter(|rm| rm.needs_timer()) {
             next_ms = next_ms.min(rm.next_tick_ms());
         }
         let wake = d.clock.instant(next_ms);
@@ -288,11 +288,12 @@ async fn run(
             Some(s) if s < wake => s,
             _ => wake,
         };
-        if timer.deadline() != wake {
-            timer.as_mut().reset(wake);
-        }
+        timer
+            .set(wake.into_std())
+            .context("cannot arm the event loop timer")?;
         tokio::select! {
-            _ = &mut timer => {
+            r = timer.wait() => {
+                r.context("event loop timer failed")?;
                 if let Some(s) = stop_at {
                     if tokio::time::Instant::now() >= s {
                         break;

@@ -15,7 +15,6 @@ mod ping;
 mod respawn;
 mod rm;
 mod state;
-#[allow(dead_code)] // wired into the event loop next
 mod timer;
 mod view;
 

@@ -150,6 +150,13 @@ impl RmGlue {
         self.next_tick_ms
     }
 
+    /// Whether the event loop must wake up for this manager's ticks. With no resources
+    /// nothing it does is time-critical: it is ticked whenever the loop wakes anyway
+    /// (every keepalive at least), which keeps an idle node at one wake-up a beat.
+    pub fn needs_timer(&self) -> bool {
+        self.tick_ms != IDLE_TICK_MS || self.shutting_down
+    }
+
     /// Time passes.
     pub fn tick(&mut self, now: u64) {
         if now >= self.next_tick_ms {
