@@ -250,11 +250,20 @@ impl<S: Subscriber> Layer<S> for HaLogLayer {
 
 /// Installs the global subscriber. Call once, before anything logs.
 pub fn init(cfg: LogConfig) {
+    // A global level filter lets tracing skip disabled debug! call sites entirely
+    // (cached per call site) instead of building an event per packet for nothing.
+    let level = if cfg.debug > 0 {
+        tracing_subscriber::filter::LevelFilter::DEBUG
+    } else {
+        tracing_subscriber::filter::LevelFilter::INFO
+    };
     let layer = HaLogLayer {
         cfg,
         syslog: Mutex::new(None),
     };
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(level))
+        .try_init();
 }
 
 #[cfg(test)]

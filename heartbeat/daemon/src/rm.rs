@@ -113,6 +113,11 @@ impl RmGlue {
         let launch = if respawned {
             tracing::info!("lrmd is started by a respawn line of ha.cf; connecting to it");
             LrmdLaunch::External
+        } else if !self.has_resources() {
+            // Nothing to run: an lrmd would only cost memory (an idle node stays at
+            // one process, like the messaging layer alone).
+            tracing::debug!("haresources names no resource: lrmd not started");
+            return;
         } else {
             match lrmd_client::find_lrmd() {
                 Some(bin) => LrmdLaunch::Spawn(bin),
