@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ra_runner::{AgentSpec, Class, OpRequest, Roots};
+use ra_runner::{AgentSpec, BaseEnv, Class, OpRequest, Roots};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{CallId, ExecResult, OpSpec, OpStatus, Resource};
@@ -25,6 +25,8 @@ pub type Completion = (CallId, ExecResult);
 #[derive(Debug)]
 pub struct RunnerExecutor {
     roots: Arc<Roots>,
+    /// lrmd's own environment, filtered once at startup: agents inherit it on every op.
+    base_env: BaseEnv,
     done: mpsc::UnboundedSender<Completion>,
     kills: HashMap<CallId, oneshot::Sender<()>>,
 }
@@ -34,6 +36,7 @@ impl RunnerExecutor {
     pub fn new(roots: Roots, done: mpsc::UnboundedSender<Completion>) -> RunnerExecutor {
         RunnerExecutor {
             roots: Arc::new(roots),
+            base_env: BaseEnv::capture(),
             done,
             kills: HashMap::new(),
         }
@@ -117,7 +120,8 @@ impl Executor for RunnerExecutor {
         let req = op_request(rsc, spec, params)?;
         // Forking happens here, synchronously: the child is in its own process group before
         // the task is scheduled, so a kill can always reach it.
-        let running = ra_runner::spawn(&req, &self.roots).map_err(|e| e.to_string())?;
+        let running = ra_runner::spawn_with_env(&req, &self.roots, &self.base_env)
+            .map_err(|e| e.to_string())?;
         let (kill_tx, kill_rx) = oneshot::channel();
         self.kills.insert(call_id, kill_tx);
         let done = self.done.clone();

@@ -101,6 +101,8 @@ struct Rsc {
     info: Resource,
     queue: VecDeque<CallId>,
     running: Option<CallId>,
+    /// This resource's key in `Lrm::ready` while it is in there.
+    ready_seq: Option<u64>,
     frozen: Option<Frozen>,
     history: BTreeMap<(String, u64), OpRecord>,
     fail: FailCount,
@@ -138,6 +140,11 @@ pub struct Lrm<E: Executor> {
     rscs: BTreeMap<String, Rsc>,
     ops: HashMap<CallId, Op>,
     waiting: BTreeSet<(Instant, CallId)>,
+    /// Resources that could start an op now (nothing running, an op queued), keyed by
+    /// their head op's seq: `dispatch` takes them oldest first without scanning every
+    /// resource (with a thousand monitored resources that scan was most of lrmd's CPU).
+    /// Kept exact by `refresh_ready` after every change to a queue or `running`.
+    ready: BTreeSet<(u64, String)>,
     next_call: CallId,
     next_seq: u64,
     running: usize,
@@ -194,6 +201,7 @@ impl<E: Executor> Lrm<E> {
             rscs: BTreeMap::new(),
             ops: HashMap::new(),
             waiting: BTreeSet::new(),
+            ready: BTreeSet::new(),
             next_call: 1,
             next_seq: 0,
             running: 0,
@@ -277,6 +285,7 @@ impl<E: Executor> Lrm<E> {
                 info: rsc,
                 queue: VecDeque::new(),
                 running: None,
+                ready_seq: None,
                 frozen: None,
                 history: BTreeMap::new(),
                 fail: FailCount {
@@ -363,6 +372,7 @@ impl<E: Executor> Lrm<E> {
                 warned_wait: false,
             },
         );
+        self.refresh_ready(rsc_id);
         self.dispatch(now);
         Ok(call_id)
     }
@@ -381,9 +391,11 @@ impl<E: Executor> Lrm<E> {
             op.queued_at = now;
             op.seq = self.next_seq;
             self.next_seq += 1;
-            if let Some(rsc) = self.rscs.get_mut(&op.rsc) {
+            let rsc_id = op.rsc.clone();
+            if let Some(rsc) = self.rscs.get_mut(&rsc_id) {
                 rsc.queue.push_back(call_id);
             }
+            self.refresh_ready(&rsc_id);
         }
         self.dispatch(now);
     }
@@ -393,24 +405,44 @@ impl<E: Executor> Lrm<E> {
         self.waiting.first().map(|&(at, _)| at)
     }
 
-    fn dispatch(&mut self, now: Instant) {
-        if self.running >= self.max_children {
+    /// Re-files `rsc_id` in `ready` from its current queue and running op.
+    fn refresh_ready(&mut self, rsc_id: &str) {
+        let Some(rsc) = self.rscs.get_mut(rsc_id) else {
+            return;
+        };
+        let want = match (rsc.running, rsc.queue.front()) {
+            (None, Some(head)) => self.ops.get(head).map(|op| op.seq),
+            _ => None,
+        };
+        if rsc.ready_seq == want {
             return;
         }
+        if let Some(old) = rsc.ready_seq.take() {
+            self.ready.remove(&(old, rsc_id.to_string()));
+        }
+        if let Some(seq) = want {
+            self.ready.insert((seq, rsc_id.to_string()));
+            rsc.ready_seq = Some(seq);
+        }
+    }
+
+    /// Forgets a resource, and its place in `ready`.
+    fn remove_rsc(&mut self, rsc_id: &str) {
+        if let Some(rsc) = self.rscs.remove(rsc_id) {
+            if let Some(seq) = rsc.ready_seq {
+                self.ready.remove(&(seq, rsc_id.to_string()));
+            }
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant) {
         // Oldest head op first across resources, one op per resource at a time.
-        let mut ready: Vec<(u64, String)> = self
-            .rscs
-            .iter()
-            .filter(|(_, r)| r.running.is_none())
-            .filter_map(|(id, r)| {
-                let head = r.queue.front()?;
-                Some((self.ops.get(head)?.seq, id.clone()))
-            })
-            .collect();
-        ready.sort_unstable();
-        for (_, rsc_id) in ready {
-            if self.running >= self.max_children {
+        while self.running < self.max_children {
+            let Some((_, rsc_id)) = self.ready.pop_first() else {
                 break;
+            };
+            if let Some(rsc) = self.rscs.get_mut(&rsc_id) {
+                rsc.ready_seq = None;
             }
             self.start_head(&rsc_id, now);
         }
@@ -419,12 +451,21 @@ impl<E: Executor> Lrm<E> {
         }
     }
 
+    /// Warns once per op about ops waiting too long for a free child slot.
     fn warn_long_waits(&mut self, now: Instant) {
-        for op in self.ops.values_mut() {
-            if op.state == OpState::Queued
-                && !op.warned_wait
-                && now.saturating_duration_since(op.queued_at) > LONG_WAIT
-            {
+        // `ready` is ordered by seq, which follows queueing time: stop at the first op
+        // that has not waited long, so a burst of queued monitors costs O(1) here.
+        for (_, rsc_id) in &self.ready {
+            let Some(call_id) = self.rscs.get(rsc_id).and_then(|r| r.queue.front()) else {
+                continue;
+            };
+            let Some(op) = self.ops.get_mut(call_id) else {
+                continue;
+            };
+            if now.saturating_duration_since(op.queued_at) <= LONG_WAIT {
+                break;
+            }
+            if op.state == OpState::Queued && !op.warned_wait {
                 op.warned_wait = true;
                 tracing::warn!(rsc = %op.rsc, operation = %op.spec.operation, call_id = op.call_id,
                     "operation waited more than {}s for a free child slot; \
@@ -438,6 +479,9 @@ impl<E: Executor> Lrm<E> {
         let Some(rsc) = self.rscs.get_mut(rsc_id) else {
             return;
         };
+        if rsc.running.is_some() {
+            return;
+        }
         let Some(call_id) = rsc.queue.pop_front() else {
             return;
         };
@@ -481,6 +525,7 @@ impl<E: Executor> Lrm<E> {
             return;
         };
         rsc.running = None;
+        let rsc_id = op.rsc.clone();
         let mut result = result;
         if op.cancelled && result.status != OpStatus::Timeout {
             result.status = OpStatus::Cancelled;
@@ -545,12 +590,13 @@ impl<E: Executor> Lrm<E> {
         match rsc.frozen {
             Some(Frozen::Removing) => {
                 let id = rsc.info.id.clone();
-                self.rscs.remove(&id);
+                self.remove_rsc(&id);
                 tracing::info!(rsc = %id, "resource removed after its last operation ended");
             }
             Some(Frozen::Flushing) => rsc.frozen = None,
             None => {}
         }
+        self.refresh_ready(&rsc_id);
         self.dispatch(now);
     }
 
@@ -565,6 +611,7 @@ impl<E: Executor> Lrm<E> {
         if let Some(rsc) = self.rscs.get_mut(&op.rsc) {
             rsc.queue.retain(|&c| c != call_id);
         }
+        self.refresh_ready(&op.rsc);
         let rc = op.last_rc.unwrap_or(0);
         self.events.push(Notification {
             owner: op.owner,
@@ -688,7 +735,7 @@ impl<E: Executor> Lrm<E> {
     pub fn delete(&mut self, rsc_id: &str, now: Instant) -> Result<Outcome, LrmError> {
         let outcome = self.flush_as(rsc_id, Frozen::Removing, now)?;
         if outcome == Outcome::Done {
-            self.rscs.remove(rsc_id);
+            self.remove_rsc(rsc_id);
         }
         Ok(outcome)
     }
@@ -825,7 +872,8 @@ impl<E: Executor> Lrm<E> {
 
     /// No op runs or is queued (waiting recurring ops do not count, as in lrmd).
     pub fn is_idle(&self) -> bool {
-        self.running == 0 && self.rscs.values().all(|r| r.queue.is_empty())
+        // With nothing running, every resource with a queued op is in `ready`.
+        self.running == 0 && self.ready.is_empty()
     }
 
     /// Kills every running op (end of the shutdown grace period) and drops queued ones.

@@ -428,3 +428,42 @@ fn fail_rsc_synthesizes_asyncmon() {
     assert_eq!(l.fail_count("a").unwrap().count, 1);
     assert!(l.fail_rsc("nope", 1, None).is_err());
 }
+
+/// Many resources, one slot: ops start in global queueing order across resources, a
+/// resource whose op runs is skipped until it ends, cancelled and deleted resources drop
+/// out of the ready set, and `is_idle` follows the queues.
+#[test]
+fn ready_resources_are_served_in_queue_order_without_strays() {
+    let t0 = Instant::now();
+    let ids: Vec<String> = (0..50).map(|i| format!("r{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut l = lrm(1, &refs);
+    // Queued in reverse id order, so map order and queue order differ.
+    let mut calls = Vec::new();
+    for id in ids.iter().rev() {
+        calls.push(l.exec(id, op("start", 0), None, t0).unwrap());
+    }
+    // A second op on the first resource queues behind its first one.
+    let again = l.exec("r49", op("monitor", 0), None, t0).unwrap();
+    // Cancel one queued op and delete another resource outright.
+    assert_eq!(
+        l.cancel("r10", CancelSel::Call(calls[39]), t0).unwrap(),
+        Outcome::Done
+    );
+    assert_eq!(l.delete("r20", t0).unwrap(), Outcome::Done);
+    assert!(!l.is_idle());
+    let mut order = Vec::new();
+    while let Some(&c) = l.executor().running.first() {
+        order.push(c);
+        finish(&mut l, c, ExecResult::done(0), t0);
+    }
+    let mut want: Vec<CallId> = calls
+        .iter()
+        .copied()
+        .filter(|&c| c != calls[39] && c != calls[29])
+        .collect();
+    // r49's monitor is the newest op: it waits for every older head, then runs last.
+    want.push(again);
+    assert_eq!(order, want);
+    assert!(l.is_idle());
+}

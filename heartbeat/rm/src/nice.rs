@@ -34,6 +34,20 @@ impl ResourceManager {
         if self.nice {
             self.send(msgs::starting());
             self.rstate = RState::Starting;
+            if self.peers.values().all(|p| p.status == "dead") {
+                // Nobody will answer `starting` (a one-node cluster, or every peer
+                // already dead at comm-up): the other side is trivially stable and
+                // holds nothing. Waiting would leave us unstable for ever, and a
+                // graceful stop would wait with it.
+                self.log(
+                    LogLevel::Info,
+                    "No other node is up: acquiring our resources.".to_string(),
+                );
+                self.other_stable = true;
+                self.req_our_resources(now, false);
+                self.rstate = RState::Stable;
+                self.send(msgs::resource(self.hold, Some(true), None));
+            }
         } else {
             self.req_our_resources(now, false);
         }

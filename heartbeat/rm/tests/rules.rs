@@ -554,3 +554,58 @@ fn actions_carry_resource_and_timeouts() {
         .count();
     assert!(vip_monitors >= 4, "{ops:?}");
 }
+
+#[test]
+fn lone_node_becomes_stable_and_can_shut_down() {
+    use hb_config::haresources::parse as parse_haresources;
+    let groups = parse_haresources("solo Dummy::a\n", std::path::Path::new("haresources")).unwrap();
+    let cfg = hb_rm::RmConfig::new(
+        "solo".into(),
+        vec!["solo".into()],
+        groups,
+        hb_config::hacf::AutoFailback::On,
+    );
+    let mut rm = hb_rm::ResourceManager::new(cfg, 0).unwrap();
+    rm.on_comm_up(0);
+    let mut started = None;
+    let mut sent = Vec::new();
+    while let Some(a) = rm.poll_action() {
+        match a {
+            hb_rm::Action::Op {
+                id,
+                op: hb_rm::OpKind::Start,
+                ..
+            } => started = Some(id),
+            hb_rm::Action::Send(m) => sent.push(m.msg_type().unwrap_or_default().to_string()),
+            _ => {}
+        }
+    }
+    let id = started.expect("a lone node starts its own group");
+    assert!(sent.contains(&"starting".to_string()), "{sent:?}");
+    rm.on_op_result(10, id, hb_rm::Outcome::Ok).unwrap();
+    rm.tick(20);
+    while rm.poll_action().is_some() {}
+    assert_eq!(rm.rsc_status(), "local");
+    rm.shutdown(30);
+    let mut stop = None;
+    while let Some(a) = rm.poll_action() {
+        if let hb_rm::Action::Op {
+            id,
+            op: hb_rm::OpKind::Stop,
+            ..
+        } = a
+        {
+            stop = Some(id);
+        }
+    }
+    let stop = stop.expect("shutdown stops the group instead of waiting");
+    rm.on_op_result(40, stop, hb_rm::Outcome::Ok).unwrap();
+    let mut done = false;
+    for t in [50, 60, 70] {
+        rm.tick(t);
+        while let Some(a) = rm.poll_action() {
+            done |= matches!(a, hb_rm::Action::ShutdownComplete);
+        }
+    }
+    assert!(done, "shutdown completes");
+}

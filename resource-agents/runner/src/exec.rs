@@ -197,13 +197,71 @@ pub enum RunError {
     },
 }
 
+/// The part of agents' environment that comes from the runner's own: inherited
+/// variables pass through, as lrmd passed its own environment (heartbeat exports
+/// `HA_LOGFACILITY`, `HA_LOGFILE`, `HA_debug`... to its children this way), except any
+/// `OCF_*`/`__OCF_*` so that a stale value in the daemon's environment cannot leak into
+/// an agent. `PATH` and `HA_LOGD` get defaults if missing.
+///
+/// A daemon that runs many agents captures it once ([`BaseEnv::capture`]) and passes it
+/// to [`spawn_with_env`]: copying the whole process environment for every op was a
+/// measurable part of lrmd's CPU time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BaseEnv {
+    vars: Vec<(OsString, OsString)>,
+    /// `NAME=value` C strings of `vars`, in the same order, built once.
+    entries: Vec<std::ffi::CString>,
+}
+
+impl BaseEnv {
+    /// From the current process environment.
+    pub fn capture() -> BaseEnv {
+        BaseEnv::from_vars(std::env::vars_os())
+    }
+
+    /// From the given variables (a later duplicate wins).
+    pub fn from_vars<I>(inherited: I) -> BaseEnv
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let mut env: BTreeMap<OsString, OsString> = inherited
+            .into_iter()
+            .filter(|(k, _)| {
+                let k = k.as_bytes();
+                !(k.starts_with(b"OCF_") || k.starts_with(b"__OCF_"))
+            })
+            .collect();
+        env.entry("PATH".into())
+            .or_insert_with(|| DEFAULT_PATH.into());
+        env.entry("HA_LOGD".into()).or_insert_with(|| "no".into());
+        // Names and values from the OS environment cannot contain NUL; anything else
+        // that does is dropped rather than passed truncated.
+        let vars: Vec<(OsString, OsString)> = env
+            .into_iter()
+            .filter(|(k, v)| !k.as_bytes().contains(&0) && !v.as_bytes().contains(&0))
+            .collect();
+        let entries = vars
+            .iter()
+            .filter_map(|(k, v)| {
+                let mut b = Vec::with_capacity(k.len() + v.len() + 1);
+                b.extend_from_slice(k.as_bytes());
+                b.push(b'=');
+                b.extend_from_slice(v.as_bytes());
+                std::ffi::CString::new(b).ok()
+            })
+            .collect();
+        BaseEnv { vars, entries }
+    }
+
+    /// The variables, sorted by name.
+    pub fn vars(&self) -> &[(OsString, OsString)] {
+        &self.vars
+    }
+}
+
 /// Builds the agent's environment from the runner's own (`inherited`).
 ///
-/// Inherited variables pass through, as lrmd passed its own environment
-/// (heartbeat exports `HA_LOGFACILITY`, `HA_LOGFILE`, `HA_debug`... to its
-/// children this way), except any `OCF_*`/`__OCF_*` so that a stale value in
-/// the daemon's environment cannot leak into an agent. `PATH` and `HA_LOGD`
-/// get defaults if missing. OCF agents then get `OCF_ROOT`,
+/// [`BaseEnv::from_vars`]`(inherited)`, then for OCF agents `OCF_ROOT`,
 /// `OCF_RA_VERSION_MAJOR/MINOR`, `OCF_RESOURCE_INSTANCE` (if not empty),
 /// `OCF_RESOURCE_TYPE`, `OCF_RESOURCE_PROVIDER`, `OCF_EXIT_REASON_PREFIX`,
 /// `OCF_RESKEY_<param>`, `OCF_RESKEY_CRM_meta_interval` and `_timeout` in
@@ -213,20 +271,17 @@ pub fn agent_env<I>(req: &OpRequest, roots: &Roots, inherited: I) -> BTreeMap<Os
 where
     I: IntoIterator<Item = (OsString, OsString)>,
 {
-    let mut env: BTreeMap<OsString, OsString> = inherited
-        .into_iter()
-        .filter(|(k, _)| {
-            let k = k.as_bytes();
-            !(k.starts_with(b"OCF_") || k.starts_with(b"__OCF_"))
-        })
-        .collect();
-    env.entry("PATH".into())
-        .or_insert_with(|| DEFAULT_PATH.into());
-    env.entry("HA_LOGD".into()).or_insert_with(|| "no".into());
-
-    let mut set = |k: &str, v: &str| {
+    let mut env: BTreeMap<OsString, OsString> =
+        BaseEnv::from_vars(inherited).vars.into_iter().collect();
+    op_vars(req, roots, |k, v| {
         env.insert(k.into(), v.into());
-    };
+    });
+    env
+}
+
+/// Calls `set` for each variable the request adds on top of the [`BaseEnv`], in the
+/// order they apply (a later one overrides an earlier one of the same name).
+fn op_vars(req: &OpRequest, roots: &Roots, mut set: impl FnMut(&str, &str)) {
     if req.spec.class == Class::Ocf {
         set("OCF_ROOT", &roots.ocf_root.to_string_lossy());
         set("OCF_RA_VERSION_MAJOR", &OCF_RA_VERSION.0.to_string());
@@ -263,7 +318,6 @@ where
     for (k, v) in &req.env {
         set(k, v);
     }
-    env
 }
 
 /// argv after the program: OCF and LSB get the action only; heartbeat class
@@ -314,8 +368,14 @@ pub fn run(req: &OpRequest, roots: &Roots) -> Result<OpResult, RunError> {
     spawn(req, roots)?.wait()
 }
 
-/// Starts `req` and returns a handle to drive it without blocking.
+/// Starts `req` and returns a handle to drive it without blocking. The agent's
+/// environment is built from the process environment as it is now.
 pub fn spawn(req: &OpRequest, roots: &Roots) -> Result<Running, RunError> {
+    spawn_with_env(req, roots, &BaseEnv::capture())
+}
+
+/// [`spawn`] with the inherited part of the environment given (see [`BaseEnv`]).
+pub fn spawn_with_env(req: &OpRequest, roots: &Roots, base: &BaseEnv) -> Result<Running, RunError> {
     let started = Instant::now();
     let invalid = |reason: String| RunError::InvalidRequest {
         spec: req.spec.to_string(),
@@ -336,51 +396,35 @@ pub fn spawn(req: &OpRequest, roots: &Roots) -> Result<Running, RunError> {
         return Ok(Running::immediate(req, immediate));
     }
 
+    // A missing agent (or a directory in its place) is found out by the spawn itself
+    // below rather than by a stat first: one syscall less on every op.
     let path = roots.agent_path(&req.spec);
-    if !path.exists() || path.is_dir() {
+    let not_installed = || {
         tracing::warn!(spec = %req.spec, action = %req.action, path = %path.display(), "resource agent not installed");
         let r = OpResult::not_started(OpStatus::NotInstalled, 5, Vec::new(), started);
-        return Ok(Running::immediate(req, r));
-    }
+        Ok(Running::immediate(req, r))
+    };
     if req.spec.class == Class::Lsb && !req.params.is_empty() && req.effective_action() != "status"
     {
         tracing::warn!(spec = %req.spec, "LSB init scripts take no parameters; ignoring them");
     }
 
-    let env = agent_env(req, roots, std::env::vars_os());
     let args = agent_args(req);
-    let mut cmd = Command::new(&path);
-    cmd.args(&args)
-        .env_clear()
-        .envs(&env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some((uid, gid)) = req.credentials {
-        cmd.uid(uid).gid(gid);
-        // SAFETY: the closure only calls async-signal-safe functions (setsid,
-        // signal, syscall/fcntl) and allocates nothing.
-        unsafe {
-            cmd.pre_exec(child_setup);
-        }
-    } else {
-        // Without a pre_exec hook std starts the agent with posix_spawn (a vfork-style
-        // clone): no copy of the parent's page tables per op, which is most of what a
-        // fork costs an lrmd running a hundred monitors a second. The agent still gets
-        // its own process group (for the group kill on timeout) and, below, no
-        // inherited descriptors.
-        cmd.process_group(0);
-        mark_inherited_fds_cloexec();
-    }
     tracing::debug!(spec = %req.spec, action = %req.action, path = %path.display(), ?args, "running resource agent");
-    let mut child = match spawn_retrying(&mut cmd) {
+    let spawned = match req.credentials {
+        Some((uid, gid)) => spawn_as(&path, &args, base, req, roots, uid, gid),
+        None => {
+            mark_inherited_fds_cloexec();
+            retry_busy(|| spawn_direct(&path, &args, base, req, roots))
+        }
+    };
+    let (mut child, stdout, stderr) = match spawned {
         Ok(c) => c,
         Err(e) => {
             return match e.raw_os_error() {
-                Some(libc::ENOENT) | Some(libc::EISDIR) | Some(libc::ENOTDIR) => {
-                    let r = OpResult::not_started(OpStatus::NotInstalled, 5, Vec::new(), started);
-                    Ok(Running::immediate(req, r))
-                }
+                Some(libc::ENOENT) | Some(libc::EISDIR) | Some(libc::ENOTDIR) => not_installed(),
+                // execve(2) says EACCES for a directory.
+                Some(libc::EACCES) if path.is_dir() => not_installed(),
                 Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::ENOEXEC) => {
                     let r = OpResult::not_started(
                         OpStatus::Error(format!("cannot execute {}: {e}", path.display())),
@@ -411,10 +455,15 @@ pub fn spawn(req: &OpRequest, roots: &Roots) -> Result<Running, RunError> {
         what,
         source,
     };
-    let stdout = child.stdout.take().map(OwnedFd::from);
-    let stderr = child.stderr.take().map(OwnedFd::from);
+    let stdout = Some(stdout);
+    let stderr = Some(stderr);
     for fd in stdout.iter().chain(stderr.iter()) {
-        set_nonblocking(fd.as_raw_fd()).map_err(|e| io_err("set pipe non-blocking", e))?;
+        if let Err(e) = set_nonblocking(fd.as_raw_fd()) {
+            // Not left unreaped or running unwatched.
+            signal_group(pid, libc::SIGKILL);
+            let _ = child.wait_blocking();
+            return Err(io_err("set pipe non-blocking", e));
+        }
     }
     let pidfd = pidfd_open(pid);
     Ok(Running {
@@ -434,23 +483,271 @@ pub fn spawn(req: &OpRequest, roots: &Roots) -> Result<Running, RunError> {
             kill_sent: None,
             cancelled: false,
         },
+        retired: Vec::new(),
     })
 }
 
-/// `Command::spawn`, retried briefly on ETXTBSY: the agent file can be
-/// transiently "busy" when another thread of this process forked while the
-/// file was open for writing (the descriptor is only closed at that child's
-/// exec), e.g. right after an agent was installed or updated.
-fn spawn_retrying(cmd: &mut Command) -> io::Result<Child> {
+/// Retries `spawn` briefly on ETXTBSY: the agent file can be transiently "busy" when
+/// another thread of this process forked while the file was open for writing (the
+/// descriptor is only closed at that child's exec), e.g. right after an agent was
+/// installed or updated.
+fn retry_busy<T>(mut spawn: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     let mut attempt = 0;
     loop {
-        match cmd.spawn() {
+        match spawn() {
             Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 10 => {
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(10 * attempt));
             }
             other => return other,
         }
+    }
+}
+
+/// A started agent process: its pid (= process group), reaped by us with `waitpid`.
+struct AgentProc {
+    pid: u32,
+    status: Option<std::process::ExitStatus>,
+}
+
+impl AgentProc {
+    fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// `waitpid(pid, WNOHANG)`; the status is kept once reaped.
+    fn try_wait(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(s) = self.status {
+            return Ok(Some(s));
+        }
+        loop {
+            let mut raw: libc::c_int = 0;
+            // SAFETY: waitpid on our own child's pid with a valid status pointer.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut raw, libc::WNOHANG) };
+            if r == 0 {
+                return Ok(None);
+            }
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let s = std::process::ExitStatus::from_raw(raw);
+            self.status = Some(s);
+            return Ok(Some(s));
+        }
+    }
+
+    /// Reaps, waiting (only used right after a SIGKILL).
+    fn wait_blocking(&mut self) -> io::Result<()> {
+        loop {
+            let mut raw: libc::c_int = 0;
+            // SAFETY: as in try_wait, without WNOHANG.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut raw, 0) };
+            if r >= 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+fn cstring(what: &str, b: &[u8]) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(b)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{what} contains NUL")))
+}
+
+fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 just created both; nobody else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Signals an agent starts with at their default disposition: an "ignore" inherited from
+/// the daemon (Rust ignores SIGPIPE) would survive exec.
+const DEFAULT_SIGNALS: [libc::c_int; 9] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGCHLD,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGPIPE,
+];
+
+/// Starts the agent with posix_spawn(3) (glibc: a vfork-style clone, so no copy of the
+/// daemon's page tables per op) in a new process group, with an empty signal mask and
+/// [`DEFAULT_SIGNALS`] reset, stdin on /dev/null and stdout/stderr on new pipes.
+///
+/// Done by hand rather than through `std::process::Command`: the environment is handed
+/// over as pointers into the [`BaseEnv`] captured once plus the op's own variables,
+/// where `Command` copied every variable into two maps and a new C array per op.
+fn spawn_direct(
+    path: &std::path::Path,
+    args: &[String],
+    base: &BaseEnv,
+    req: &OpRequest,
+    roots: &Roots,
+) -> io::Result<(AgentProc, OwnedFd, OwnedFd)> {
+    use std::ffi::CString;
+    let prog = cstring("agent path", path.as_os_str().as_bytes())?;
+    let mut argv_c: Vec<CString> = Vec::with_capacity(args.len() + 1);
+    argv_c.push(prog.clone());
+    for a in args {
+        argv_c.push(cstring("argument", a.as_bytes())?);
+    }
+    // The op's variables (a later one wins), then every base variable they do not override.
+    let mut extra: BTreeMap<String, String> = BTreeMap::new();
+    op_vars(req, roots, |k, v| {
+        extra.insert(k.to_string(), v.to_string());
+    });
+    let mut env_c: Vec<CString> = Vec::with_capacity(extra.len());
+    for (k, v) in &extra {
+        env_c.push(cstring("environment", format!("{k}={v}").as_bytes())?);
+    }
+    let mut envp: Vec<*const libc::c_char> =
+        Vec::with_capacity(base.entries.len() + env_c.len() + 1);
+    for entry in &base.entries {
+        // Names cannot contain '=': the first one ends the name.
+        let name = entry
+            .as_bytes()
+            .split(|&b| b == b'=')
+            .next()
+            .unwrap_or_default();
+        let overridden = std::str::from_utf8(name).is_ok_and(|n| extra.contains_key(n));
+        if !overridden {
+            envp.push(entry.as_ptr());
+        }
+    }
+    envp.extend(env_c.iter().map(|c| c.as_ptr()));
+    envp.push(std::ptr::null());
+    let mut argv: Vec<*mut libc::c_char> = argv_c
+        .iter()
+        .map(|c| c.as_ptr() as *mut libc::c_char)
+        .collect();
+    argv.push(std::ptr::null_mut());
+
+    let (out_r, out_w) = pipe_cloexec()?;
+    let (err_r, err_w) = pipe_cloexec()?;
+    let null = dev_null_fd()?;
+
+    // SAFETY: the file actions and attributes are initialised before use and destroyed on
+    // every path; argv/envp are NULL-terminated arrays of pointers to C strings that
+    // outlive the call; all descriptors named are open.
+    unsafe {
+        let mut fa: libc::posix_spawn_file_actions_t = std::mem::zeroed();
+        let mut attr: libc::posix_spawnattr_t = std::mem::zeroed();
+        let r = libc::posix_spawn_file_actions_init(&mut fa);
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        let r = libc::posix_spawnattr_init(&mut attr);
+        if r != 0 {
+            libc::posix_spawn_file_actions_destroy(&mut fa);
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        let mut dfl: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut mask);
+        libc::sigemptyset(&mut dfl);
+        for sig in DEFAULT_SIGNALS {
+            libc::sigaddset(&mut dfl, sig);
+        }
+        let flags = libc::POSIX_SPAWN_SETPGROUP
+            | libc::POSIX_SPAWN_SETSIGMASK
+            | libc::POSIX_SPAWN_SETSIGDEF;
+        let mut pid: libc::pid_t = 0;
+        let mut r = 0;
+        for step in [
+            libc::posix_spawn_file_actions_adddup2(&mut fa, null.as_raw_fd(), 0),
+            libc::posix_spawn_file_actions_adddup2(&mut fa, out_w.as_raw_fd(), 1),
+            libc::posix_spawn_file_actions_adddup2(&mut fa, err_w.as_raw_fd(), 2),
+            libc::posix_spawnattr_setpgroup(&mut attr, 0),
+            libc::posix_spawnattr_setsigmask(&mut attr, &mask),
+            libc::posix_spawnattr_setsigdefault(&mut attr, &dfl),
+            libc::posix_spawnattr_setflags(&mut attr, flags as libc::c_short),
+        ] {
+            if step != 0 {
+                r = step;
+                break;
+            }
+        }
+        if r == 0 {
+            r = libc::posix_spawn(
+                &mut pid,
+                prog.as_ptr(),
+                &fa,
+                &attr,
+                argv.as_ptr(),
+                envp.as_ptr() as *const *mut libc::c_char,
+            );
+        }
+        libc::posix_spawn_file_actions_destroy(&mut fa);
+        libc::posix_spawnattr_destroy(&mut attr);
+        if r != 0 {
+            return Err(io::Error::from_raw_os_error(r));
+        }
+        Ok((
+            AgentProc {
+                pid: pid as u32,
+                status: None,
+            },
+            out_r,
+            err_r,
+        ))
+    }
+}
+
+/// Starts the agent as `uid:gid` (ocf-tester's "nobody" check) through `Command`, whose
+/// pre_exec hook can drop privileges; forces a real fork, which is fine for a rare call.
+fn spawn_as(
+    path: &std::path::Path,
+    args: &[String],
+    base: &BaseEnv,
+    req: &OpRequest,
+    roots: &Roots,
+    uid: u32,
+    gid: u32,
+) -> io::Result<(AgentProc, OwnedFd, OwnedFd)> {
+    let mut cmd = Command::new(path);
+    cmd.args(args).env_clear();
+    for (k, v) in &base.vars {
+        cmd.env(k, v);
+    }
+    op_vars(req, roots, |k, v| {
+        cmd.env(k, v);
+    });
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .uid(uid)
+        .gid(gid);
+    // SAFETY: the closure only calls async-signal-safe functions (setsid,
+    // signal, syscall/fcntl) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(child_setup);
+    }
+    let mut child: Child = retry_busy(|| cmd.spawn())?;
+    let proc_ = AgentProc {
+        pid: child.id(),
+        status: None,
+    };
+    // Dropping std's Child neither waits nor kills: the pid is ours to reap from here.
+    match (child.stdout.take(), child.stderr.take()) {
+        (Some(o), Some(e)) => Ok((proc_, OwnedFd::from(o), OwnedFd::from(e))),
+        _ => Err(io::Error::other("agent pipes missing")),
     }
 }
 
@@ -533,6 +830,21 @@ fn child_setup() -> io::Result<()> {
     Ok(())
 }
 
+/// One `/dev/null` descriptor for every agent's stdin, opened on first use (a path
+/// lookup per op showed in lrmd's profile).
+fn dev_null_fd() -> io::Result<std::os::fd::BorrowedFd<'static>> {
+    use std::os::fd::AsFd;
+    static DEV_NULL: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = DEV_NULL.get() {
+        return Ok(fd.as_fd());
+    }
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    Ok(DEV_NULL.get_or_init(|| OwnedFd::from(f)).as_fd())
+}
+
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
@@ -555,6 +867,8 @@ fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 /// One output pipe, read into a bounded buffer.
 struct Capture {
     fd: Option<OwnedFd>,
+    /// The pipe after EOF, until [`Running::close_retired`].
+    closed: Option<OwnedFd>,
     kept: Vec<u8>,
     limit: usize,
     dropped: u64,
@@ -564,6 +878,7 @@ impl Capture {
     fn new(fd: Option<OwnedFd>, limit: usize) -> Capture {
         Capture {
             fd,
+            closed: None,
             kept: Vec::new(),
             limit,
             dropped: 0,
@@ -574,31 +889,42 @@ impl Capture {
     /// that a chatty agent cannot monopolise the caller); closes the pipe at EOF.
     fn drain(&mut self) -> io::Result<()> {
         const MAX_DRAIN: usize = 16 * 1024 * 1024;
+        thread_local! {
+            // One read buffer per thread: zeroing 64 KiB on the stack for every drain
+            // (several per op) showed up in lrmd's profile.
+            static SCRATCH: std::cell::RefCell<Vec<u8>> =
+                std::cell::RefCell::new(vec![0u8; 64 * 1024]);
+        }
         let Some(fd) = &self.fd else { return Ok(()) };
         let raw = fd.as_raw_fd();
-        let mut buf = [0u8; 64 * 1024];
-        let mut total = 0usize;
-        while total < MAX_DRAIN {
-            // SAFETY: buf is valid for buf.len() bytes; raw is our open pipe.
-            let n = unsafe { libc::read(raw, buf.as_mut_ptr().cast(), buf.len()) };
-            if n == 0 {
-                self.fd = None;
-                return Ok(());
-            }
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => return Ok(()),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => return Err(e),
+        let eof = SCRATCH.with(|scratch| -> io::Result<bool> {
+            let mut buf = scratch.borrow_mut();
+            let mut total = 0usize;
+            while total < MAX_DRAIN {
+                // SAFETY: buf is valid for buf.len() bytes; raw is our open pipe.
+                let n = unsafe { libc::read(raw, buf.as_mut_ptr().cast(), buf.len()) };
+                if n == 0 {
+                    return Ok(true);
                 }
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return Ok(false),
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return Err(e),
+                    }
+                }
+                let n = n as usize;
+                total += n;
+                let room = self.limit.saturating_sub(self.kept.len());
+                let take = room.min(n);
+                self.kept.extend_from_slice(&buf[..take]);
+                self.dropped += (n - take) as u64;
             }
-            let n = n as usize;
-            total += n;
-            let room = self.limit.saturating_sub(self.kept.len());
-            let take = room.min(n);
-            self.kept.extend_from_slice(&buf[..take]);
-            self.dropped += (n - take) as u64;
+            Ok(false)
+        })?;
+        if eof {
+            self.closed = self.fd.take();
         }
         Ok(())
     }
@@ -606,7 +932,7 @@ impl Capture {
 
 enum State {
     Running {
-        child: Child,
+        child: AgentProc,
         stdout: Capture,
         stderr: Capture,
         pidfd: Option<OwnedFd>,
@@ -632,6 +958,10 @@ pub struct Running {
     deadline: Option<Instant>,
     grace: Duration,
     state: State,
+    /// Descriptors try_wait is done with, still open: a caller that registered them with
+    /// a reactor deregisters them before [`Running::close_retired`] closes them (tokio
+    /// leaks its registration if the descriptor is already closed).
+    retired: Vec<OwnedFd>,
 }
 
 impl std::fmt::Debug for Running {
@@ -660,6 +990,17 @@ impl Running {
             deadline: None,
             grace: req.kill_grace,
             state: State::Finished(Some(result)),
+            retired: Vec::new(),
+        }
+    }
+
+    /// Closes the descriptors try_wait has finished with (pipes at EOF, and all of them
+    /// once the agent is reaped).
+    fn close_retired(&mut self) {
+        self.retired.clear();
+        if let State::Running { stdout, stderr, .. } = &mut self.state {
+            stdout.closed = None;
+            stderr.closed = None;
         }
     }
 
@@ -773,7 +1114,7 @@ impl Running {
             term_sent,
             kill_sent,
             cancelled,
-            ..
+            pidfd,
         } = &mut self.state
         else {
             return Ok(match &mut self.state {
@@ -792,8 +1133,24 @@ impl Running {
         stdout.drain().map_err(|e| io_err("reading stdout", e))?;
         stderr.drain().map_err(|e| io_err("reading stderr", e))?;
 
-        let exited = peek_exited(pid).map_err(|e| io_err("waitid", e))?;
-        if !exited {
+        // Until a signal was sent, nothing needs the group once its leader exited: reap
+        // at once (one syscall per wakeup). After SIGTERM, look without reaping first:
+        // while the leader is a zombie its pid (our group id) cannot be reused, so it is
+        // safe to kill what is left of a timed-out group.
+        let status = if term_sent.is_none() {
+            child.try_wait().map_err(|e| io_err("waitpid", e))?
+        } else if peek_exited(pid).map_err(|e| io_err("waitid", e))? {
+            signal_group(pid, libc::SIGKILL);
+            // waitid said it exited; if waitpid disagrees, look again later.
+            match child.try_wait() {
+                Ok(Some(s)) => Some(s),
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(io_err("waitpid", e)),
+            }
+        } else {
+            None
+        };
+        let Some(status) = status else {
             let now = Instant::now();
             match (*term_sent, *kill_sent) {
                 (None, _) if deadline.is_some_and(|d| now >= d) => {
@@ -815,18 +1172,6 @@ impl Running {
                 _ => {}
             }
             return Ok(None);
-        }
-
-        // The leader is a zombie now, so its pid (our group id) cannot be
-        // reused: it is safe to kill what is left of a timed-out group.
-        if term_sent.is_some() {
-            signal_group(pid, libc::SIGKILL);
-        }
-        let status = match child.try_wait() {
-            Ok(Some(s)) => s,
-            // waitid said it exited; if waitpid disagrees, look again later.
-            Ok(None) => return Ok(None),
-            Err(e) => return Err(io_err("waitpid", e)),
         };
         // Whatever the agent wrote before exiting is in the pipe buffers now.
         // Background children may hold the pipes open forever: read what is
@@ -874,6 +1219,11 @@ impl Running {
             pid: Some(pid),
         };
         log_result(spec, action, instance, &result);
+        for c in [stdout, stderr] {
+            self.retired.extend(c.fd.take());
+            self.retired.extend(c.closed.take());
+        }
+        self.retired.extend(pidfd.take());
         self.state = State::Finished(None);
         Ok(Some(result))
     }
@@ -881,7 +1231,9 @@ impl Running {
     /// Blocks (in `poll(2)`, no threads) until the operation has finished.
     pub fn wait(mut self) -> Result<OpResult, RunError> {
         loop {
-            if let Some(r) = self.try_wait()? {
+            let done = self.try_wait();
+            self.close_retired();
+            if let Some(r) = done? {
                 return Ok(r);
             }
             let mut fds: Vec<libc::pollfd> = self
@@ -940,21 +1292,32 @@ impl Running {
                 None => std::future::pending().await,
             }
         }
+        // Registered once and kept while open (registering afresh every round cost
+        // two epoll_ctl calls per descriptor per wakeup, on every op).
+        let mut fds: Vec<AsyncFd<Fd>> = Vec::with_capacity(3);
         loop {
-            if let Some(r) = self.try_wait()? {
+            let done = self.try_wait();
+            // try_wait retires a pipe at EOF (and everything when it finishes): drop
+            // their registrations while the descriptors are still open, then close them.
+            let open = self.poll_fds();
+            fds.retain(|a| open.contains(&a.get_ref().0));
+            self.close_retired();
+            if let Some(r) = done? {
                 return Ok(r);
             }
-            // Registered afresh each round: try_wait closes pipes at EOF, and
-            // a closed descriptor must not stay in the reactor.
-            let fds: Vec<AsyncFd<Fd>> = self
-                .poll_fds()
-                .into_iter()
-                // SAFETY: the descriptors stay open until `fds` is dropped at
-                // the end of this round, before try_wait can close any of them.
-                .filter_map(|fd| {
-                    unsafe { AsyncFd::register_with_interest(Fd(fd), Interest::READABLE) }.ok()
-                })
-                .collect();
+            for fd in open {
+                if fds.iter().all(|a| a.get_ref().0 != fd) {
+                    // A descriptor that cannot be registered is not polled; the
+                    // timer and the other descriptors still drive the op.
+                    // SAFETY: `fd` is open (poll_fds lists only open descriptors) and its
+                    // registration is dropped, above, as soon as try_wait closes it.
+                    let reg =
+                        unsafe { AsyncFd::register_with_interest(Fd(fd), Interest::READABLE) };
+                    if let Ok(a) = reg {
+                        fds.push(a);
+                    }
+                }
+            }
             let sleep = async {
                 match self.next_wakeup() {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -967,7 +1330,6 @@ impl Running {
                 _ = readable(fds.get(2)) => {}
                 _ = sleep => {}
             }
-            drop(fds);
         }
     }
 }

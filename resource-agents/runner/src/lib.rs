@@ -35,8 +35,8 @@ pub mod spec;
 #[cfg(feature = "tokio")]
 pub use exec::run_async;
 pub use exec::{
-    agent_args, agent_env, parse_exit_reason, run, spawn, OpRequest, OpResult, OpStatus, RawExit,
-    RunError, Running,
+    agent_args, agent_env, parse_exit_reason, run, spawn, spawn_with_env, BaseEnv, OpRequest,
+    OpResult, OpStatus, RawExit, RunError, Running,
 };
 pub use metadata::{
     metadata, validate_dtd, validate_ocf11, Action, ContentType, Desc, Dialect, FetchError,

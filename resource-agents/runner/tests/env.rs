@@ -135,3 +135,52 @@ proptest! {
         }
     }
 }
+
+/// The spawn path hands the agent its environment without going through `agent_env`;
+/// both must agree exactly, overrides included, also with a base captured up front.
+#[test]
+fn spawned_environment_is_exactly_agent_env() {
+    let sb = Sandbox::new();
+    sb.ocf_agent("acme", "EnvDump", "#!/bin/sh\nenv -0\n");
+    let mut req = OpRequest::new(AgentSpec::ocf("acme", "EnvDump").unwrap(), "monitor");
+    req.instance = "r1".into();
+    // A param whose variable collides with a fixed one: the later (fixed) one wins.
+    req.params
+        .insert("CRM_meta_interval".into(), "bogus".into());
+    // req.env overrides an inherited variable and a fixed OCF one.
+    req.env.insert("PATH".into(), "/bin:/usr/bin".into());
+    req.env.insert("OCF_RESOURCE_TYPE".into(), "Other".into());
+    let inherited: Vec<(OsString, OsString)> = vec![
+        ("PATH".into(), "/nowhere".into()),
+        ("HA_debug".into(), "1".into()),
+        ("OCF_RESKEY_stale".into(), "x".into()),
+    ];
+    let want = env_to_strings(&agent_env(&req, &sb.roots, inherited.clone()));
+    let base = ra_runner::BaseEnv::from_vars(inherited);
+    let r = ra_runner::spawn_with_env(&req, &sb.roots, &base)
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(r.rc, 0, "{}", r.stderr_str());
+    let mut got: BTreeMap<String, String> = r
+        .stdout
+        .split(|&b| b == 0)
+        .filter(|kv| !kv.is_empty())
+        .filter_map(|kv| {
+            let s = String::from_utf8_lossy(kv);
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    // The shell adds PWD (and may add SHLVL/_) by itself.
+    for k in ["PWD", "SHLVL", "_"] {
+        if !want.contains_key(k) {
+            got.remove(k);
+        }
+    }
+    assert_eq!(got, want);
+    assert_eq!(got["OCF_RESKEY_CRM_meta_interval"], "0");
+    assert_eq!(got["OCF_RESOURCE_TYPE"], "Other");
+    assert_eq!(got["PATH"], "/bin:/usr/bin");
+    assert!(!got.contains_key("OCF_RESKEY_stale"));
+}
