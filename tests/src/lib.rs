@@ -38,6 +38,7 @@ pub mod net;
 pub mod node;
 pub mod procs;
 pub mod serial;
+pub mod tutorial;
 
 pub use bins::{
     our_bin, profile_dir, target_bin, workspace_root, DEBIAN_CL_STATUS, DEBIAN_HEARTBEAT,

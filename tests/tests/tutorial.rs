@@ -10,16 +10,15 @@
 //! initdead 6 s.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use hb_tests::{
-    authkeys, cmd, our_bin, target_bin, workspace_root, HaCf, Medium, Net, Node, NodeSpec,
-};
+use hb_tests::tutorial::TutorialFiles;
+use hb_tests::{authkeys, cmd, our_bin, HaCf, Medium, Net, Node, NodeSpec};
 use nix::sys::signal::Signal;
 
 const NAMES: [&str; 2] = ["node1", "node2"];
@@ -33,46 +32,6 @@ const RESPAWN_CLIENT: &str = "respawn-client";
 const BONUS_OVER: Duration = Duration::from_millis(6000);
 /// Generous bound for any single transition (a monitor runs every 10 s).
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// Builds lrmd and ra-agents if this profile lacks them (the heartbeat package's
-/// build does not produce them).
-fn ensure_helpers() -> Result<()> {
-    if target_bin("lrmd")?.is_file() && target_bin("ra-agents")?.is_file() {
-        return Ok(());
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut argv = vec![
-        cargo.as_str(),
-        "build",
-        "-q",
-        "-p",
-        "lrm",
-        "--bin",
-        "lrmd",
-        "-p",
-        "ra-agents",
-    ];
-    let profile = target_bin("x")?;
-    let release = profile
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|p| p == "release");
-    if release {
-        argv.push("--release");
-    }
-    let root = workspace_root();
-    let out = std::process::Command::new(argv[0])
-        .args(&argv[1..])
-        .current_dir(&root)
-        .output()
-        .context("run cargo build for lrmd and ra-agents")?;
-    ensure!(
-        out.status.success(),
-        "building lrmd/ra-agents failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
 
 /// Which nodes are alive (a killed node's leftover address does not count: the
 /// machine is gone) and what the sampler saw.
@@ -186,7 +145,7 @@ struct Tutorial {
     sampler: Option<Sampler>,
     vip: Ipv4Addr,
     net: Net,
-    _tools: tempfile::TempDir,
+    _files: TutorialFiles,
 }
 
 impl Tutorial {
@@ -206,20 +165,10 @@ impl Tutorial {
         debian: [bool; 2],
         tune: impl Fn(HaCf) -> HaCf,
     ) -> Result<Tutorial> {
-        ensure_helpers()?;
+        let files = TutorialFiles::prepare()?;
         let net = Net::new(3)?;
         let base = net.addr(1)?.octets();
         let vip = Ipv4Addr::new(base[0], base[1], base[2], 100);
-        let ra_agents = target_bin("ra-agents")?;
-        // ra-agents picks its agent from argv[0]: a symlink named IPaddr, which the
-        // node's resource.d/IPaddr runs (the bench writes text files only).
-        let tools = tempfile::Builder::new().prefix("hbt-tutorial-").tempdir()?;
-        let ipaddr = tools.path().join("IPaddr");
-        std::os::unix::fs::symlink(&ra_agents, &ipaddr)?;
-        let ipaddr_wrapper = format!("#!/bin/sh\nexec {} \"$@\"\n", ipaddr.display());
-        let httpd =
-            std::fs::read_to_string(workspace_root().join("resource-agents/agents/lsb/httpd"))?
-                .replace("@RA_AGENTS@", &ra_agents.to_string_lossy());
         let ha_cf = tune(HaCf::new())
             .keepalive("500ms")
             .deadtime(&DEADTIME_S.to_string())
@@ -238,13 +187,10 @@ impl Tutorial {
             } else {
                 NodeSpec::ours(name, our_bin("heartbeat")?, &ha_cf, &keys)
             };
-            let spec = spec
+            let spec = files
+                .install(spec)
                 .with_cl_status(our_bin("cl_status")?)
                 .with_haresources(&haresources)
-                .with_file("resource.d/IPaddr", &ipaddr_wrapper, 0o755)
-                // /etc/init.d is shared by every namespace; resource.d is per node and
-                // searched first, so the LSB script lives there.
-                .with_file("resource.d/httpd", &httpd, 0o755)
                 .with_file(RESPAWN_CLIENT, "#!/bin/sh\nexec sleep 600\n", 0o755);
             nodes.push(Node::start(&net, i + 1, spec)?);
         }
@@ -258,7 +204,7 @@ impl Tutorial {
             sampler: Some(sampler),
             vip,
             net,
-            _tools: tools,
+            _files: files,
         })
     }
 
