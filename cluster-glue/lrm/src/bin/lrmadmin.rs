@@ -410,41 +410,21 @@ fn run(client: &mut Client, opts: &Opts) -> Result<ExitCode, Failure> {
         }
         Cmd::Classes => {
             let v = client.call(json!({"request": "classes"}))?;
-            if opts.json {
-                print_json(&v);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let list = strings(&v, "classes");
-            println!("There are {} RA classes supported:", list.len());
-            for c in list {
-                println!("{c}");
-            }
+            print_list(opts, &v, "classes", |n| {
+                Some(format!("There are {n} RA classes supported:"))
+            });
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Types => {
             let v = client.call(json!({"request": "types", "class": arg(opts, 0)?}))?;
-            if opts.json {
-                print_json(&v);
-                return Ok(ExitCode::SUCCESS);
-            }
-            let list = strings(&v, "types");
-            println!("There are {} RAs:", list.len());
-            for t in list {
-                println!("{t}");
-            }
+            print_list(opts, &v, "types", |n| Some(format!("There are {n} RAs:")));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Provider => {
             let v = client.call(
                 json!({"request": "providers", "class": arg(opts, 0)?, "type": arg(opts, 1)?}),
             )?;
-            if opts.json {
-                print_json(&v);
-                return Ok(ExitCode::SUCCESS);
-            }
-            for p in strings(&v, "providers") {
-                println!("{p}");
-            }
+            print_list(opts, &v, "providers", |_| None);
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Metadata => {
@@ -527,6 +507,22 @@ fn run(client: &mut Client, opts: &Opts) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Help | Cmd::Version => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// A reply's string list, one per line after an optional header (lrmadmin's -C/-T/-P
+/// output), or the raw reply with --json.
+fn print_list(opts: &Opts, v: &Value, key: &str, header: impl Fn(usize) -> Option<String>) {
+    if opts.json {
+        print_json(v);
+        return;
+    }
+    let list = strings(v, key);
+    if let Some(h) = header(list.len()) {
+        println!("{h}");
+    }
+    for item in list {
+        println!("{item}");
     }
 }
 
