@@ -17,8 +17,8 @@ use crate::error::StonithError;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default cap on captured stdout / stderr, each.
 pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024;
-/// Grace period between SIGTERM and SIGKILL to the process group.
-const KILL_GRACE: Duration = Duration::from_millis(500);
+/// Default grace period between SIGTERM and SIGKILL to the process group.
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_millis(500);
 
 /// Deadline and output bound for external calls.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,8 @@ pub struct ExecPolicy {
     pub timeout: Duration,
     /// Maximum bytes kept from stdout and from stderr.
     pub max_output: usize,
+    /// Time between SIGTERM and SIGKILL after the deadline (stonithd uses 5 s).
+    pub kill_grace: Duration,
 }
 
 impl Default for ExecPolicy {
@@ -34,6 +36,7 @@ impl Default for ExecPolicy {
         Self {
             timeout: DEFAULT_TIMEOUT,
             max_output: DEFAULT_MAX_OUTPUT,
+            kill_grace: DEFAULT_KILL_GRACE,
         }
     }
 }
@@ -155,13 +158,13 @@ fn read_bounded<R: Read + Send + 'static>(
     });
 }
 
-fn kill_group(pgid: i32) {
+fn kill_group(pgid: i32, grace: Duration) {
     // The child was made leader of its own process group, so -pgid
     // reaches everything it forked that did not escape with setsid.
     unsafe {
         libc::kill(-pgid, libc::SIGTERM);
     }
-    thread::sleep(KILL_GRACE);
+    thread::sleep(grace);
     unsafe {
         libc::kill(-pgid, libc::SIGKILL);
     }
@@ -223,7 +226,7 @@ pub fn run(plugin: &str, inv: &Invocation, policy: &ExecPolicy) -> Result<Output
             Ok(Some(st)) => break st,
             Ok(None) => {}
             Err(e) => {
-                kill_group(pgid);
+                kill_group(pgid, policy.kill_grace);
                 let _ = child.wait();
                 return Err(StonithError::Io {
                     plugin: plugin.into(),
@@ -233,7 +236,7 @@ pub fn run(plugin: &str, inv: &Invocation, policy: &ExecPolicy) -> Result<Output
             }
         }
         if started.elapsed() >= policy.timeout {
-            kill_group(pgid);
+            kill_group(pgid, policy.kill_grace);
             let _ = child.wait();
             return Err(timeout_err());
         }
@@ -265,7 +268,7 @@ pub fn run(plugin: &str, inv: &Invocation, policy: &ExecPolicy) -> Result<Output
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                kill_group(pgid);
+                kill_group(pgid, policy.kill_grace);
                 return Err(timeout_err());
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -282,6 +285,7 @@ mod tests {
         ExecPolicy {
             timeout: Duration::from_millis(ms),
             max_output: 16,
+            kill_grace: DEFAULT_KILL_GRACE,
         }
     }
 

@@ -69,6 +69,8 @@ pub struct NodeSpec {
     pub cl_status: PathBuf,
     /// Limit for a graceful stop before falling back to signals.
     pub stop_timeout: Duration,
+    /// Extra environment for the daemon (and so its children, e.g. stonithd).
+    pub env: Vec<(String, String)>,
 }
 
 impl NodeSpec {
@@ -84,6 +86,7 @@ impl NodeSpec {
             copy_system_ha_d: true,
             cl_status: PathBuf::from(DEBIAN_CL_STATUS),
             stop_timeout: Duration::from_secs(60),
+            env: Vec::new(),
         }
     }
 
@@ -111,6 +114,12 @@ impl NodeSpec {
             contents: contents.to_owned(),
             mode,
         });
+        self
+    }
+
+    /// Adds an environment variable for the daemon and its children.
+    pub fn with_env(mut self, key: &str, value: &str) -> NodeSpec {
+        self.env.push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -174,13 +183,15 @@ impl Node {
         }
         let d = self.dir.path();
         let q = |p: &Path| sh_quote(&p.to_string_lossy());
+        // /run/resource-agents is the OCF agents' HA_RSCTMP (Debian's IPaddr keeps
+        // its state there); tmpfiles.d creates it at boot on a real node.
         let script = format!(
             "set -e\n\
              hostname {name}\n\
              mount --bind {etc} /etc/ha.d\n\
              mount --bind {varlib} /var/lib/heartbeat\n\
              mount -t tmpfs -o mode=0755 tmpfs /run\n\
-             mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm /run/lock\n\
+             mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm /run/lock /run/resource-agents\n\
              chown -R hacluster:haclient /run/heartbeat /run/crm || true\n\
              chmod 0750 /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm\n\
              exec {bin} -f\n",
@@ -202,6 +213,7 @@ impl Node {
         command
             .args(["netns", "exec", &self.ns, "unshare", "--mount", "--uts"])
             .args(["--propagation", "private", "sh", "-c", &script])
+            .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err);
@@ -333,6 +345,12 @@ impl Node {
     /// What the daemon wrote to stdout/stderr.
     pub fn stdout_log(&self) -> String {
         read_lossy(&self.dir.path().join("log").join("stdout"))
+    }
+
+    /// The daemon's mount namespace (`mnt:[inode]`, as readlink of /proc/PID/ns/mnt
+    /// shows it): every process of the node shares it.
+    pub fn mnt_ns_id(&self) -> Option<&str> {
+        self.mnt_id.as_deref()
     }
 
     /// Live processes of this node: the master's process group and everything in its

@@ -32,6 +32,13 @@ const RESPAWN_CLIENT: &str = "respawn-client";
 const BONUS_OVER: Duration = Duration::from_millis(6000);
 /// Generous bound for any single transition (a monitor runs every 10 s).
 const LIMIT: Duration = Duration::from_secs(30);
+/// Our per-resource monitoring (/etc/ha.d/monitors; Debian nodes ignore the file):
+/// the web server is checked every second.
+const MONITORS: &str = "# resource  settings\nhttpd  interval=1s timeout=5s\n";
+/// A killed web server is back within this: the 1 s monitor interval plus a
+/// failed status, a stop and a start of httpd, with a wide margin (the 10 s
+/// default interval alone would often miss it).
+const REPAIR_LIMIT: Duration = Duration::from_secs(8);
 
 /// Which nodes are alive (a killed node's leftover address does not count: the
 /// machine is gone) and what the sampler saw.
@@ -156,7 +163,16 @@ impl Tutorial {
     /// Like [`Tutorial::start`]; `debian[i]` runs Debian's heartbeat 3.0.6 on node
     /// i+1 instead of ours (same ha.cf, haresources and scripts).
     fn start_mixed(auto_failback: &str, debian: [bool; 2]) -> Result<Tutorial> {
-        Tutorial::start_with(auto_failback, debian, |h| h)
+        Tutorial::start_with(auto_failback, debian, |h| h, &[])
+    }
+
+    /// Our nodes with extra ha.cf lines and environment.
+    fn start_env(
+        auto_failback: &str,
+        tune: impl Fn(HaCf) -> HaCf,
+        env: &[(&str, &str)],
+    ) -> Result<Tutorial> {
+        Tutorial::start_with(auto_failback, [false, false], tune, env)
     }
 
     /// The general form: `tune` may add ha.cf lines.
@@ -164,6 +180,7 @@ impl Tutorial {
         auto_failback: &str,
         debian: [bool; 2],
         tune: impl Fn(HaCf) -> HaCf,
+        env: &[(&str, &str)],
     ) -> Result<Tutorial> {
         let files = TutorialFiles::prepare()?;
         let net = Net::new(3)?;
@@ -191,7 +208,9 @@ impl Tutorial {
                 .install(spec)
                 .with_cl_status(our_bin("cl_status")?)
                 .with_haresources(&haresources)
-                .with_file(RESPAWN_CLIENT, "#!/bin/sh\nexec sleep 600\n", 0o755);
+                .with_file(RESPAWN_CLIENT, "#!/bin/sh\nexec sleep 600\n", 0o755)
+                .with_file("monitors", MONITORS, 0o644);
+            let spec = env.iter().fold(spec, |s, (k, v)| s.with_env(k, v));
             nodes.push(Node::start(&net, i + 1, spec)?);
         }
         let sampler = Sampler::start(
@@ -391,17 +410,52 @@ fn tutorial_failover_with_auto_failback_on() -> Result<()> {
     wait_stable(&t.nodes[0])?;
     let old = t.kill_web_server(0)?;
     let t0 = Instant::now();
-    thread::sleep(Duration::from_millis(300));
+    // Checked at once: with a 1 s monitor the repair may follow within a second.
+    thread::sleep(Duration::from_millis(50));
     ensure!(
         t.server().is_none(),
         "still served right after the server was killed"
     );
-    t.wait_server("node1", LIMIT)?;
+    t.wait_server("node1", REPAIR_LIMIT)?;
     println!(
         "web server {old} killed; repaired in place after {:?}",
         t0.elapsed()
     );
-    ensure!(t.nodes[0].log().contains("httpd"), "no log of the repair");
+    // The repair is visible in cl_status: a failure counted, and which one.
+    let group = format!("IPaddr::{}/24/", t.vip);
+    let line_of = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&group))
+            .map(str::to_owned)
+    };
+    t.nodes[0].wait_for("rscgroups running", REPAIR_LIMIT, |n| {
+        n.cl_status(&["rscgroups"])
+            .is_ok_and(|(_, out)| line_of(&out).is_some_and(|l| l.contains("\tstate=running")))
+    })?;
+    let (code, out) = t.nodes[0].cl_status(&["rscgroups"])?;
+    let line = line_of(&out).unwrap_or_default();
+    let failures = line.split('\t').find_map(|f| f.strip_prefix("failures="));
+    ensure!(
+        code == 0
+            && failures
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 1)
+            && line.contains("\tlast=\"monitor of httpd failed"),
+        "cl_status rscgroups after the repair (exit {code}):\n{out}"
+    );
+    println!("cl_status rscgroups: {line}");
+    let log = t.nodes[0].log();
+    ensure!(log.contains("httpd"), "no log of the repair");
+    ensure!(
+        log.contains("per-resource monitoring from") && log.contains("restarting in place"),
+        "monitors file not applied or repair not logged:\n{}",
+        tail(&log, 40)
+    );
+    let new = t.nodes[0].nsenter(&["cat", "/run/ra-httpd.pid"], Duration::from_secs(5))?;
+    ensure!(
+        new.stdout.trim().lines().last() != Some(old.to_string().as_str()),
+        "the web server was not restarted (pid still {old})"
+    );
     let samples = t.finish()?;
     println!("VIP sampled {samples} times: never on two live nodes");
     Ok(())
@@ -412,9 +466,11 @@ fn tutorial_auto_failback_off_standby_and_takeover() -> Result<()> {
     if !hb_tests::require_root() {
         return Ok(());
     }
-    let mut t = Tutorial::start_with("off", [false, false], |h| {
-        h.line(&format!("respawn root /etc/ha.d/{RESPAWN_CLIENT}"))
-    })?;
+    let mut t = Tutorial::start_env(
+        "off",
+        |h| h.line(&format!("respawn root /etc/ha.d/{RESPAWN_CLIENT}")),
+        &[],
+    )?;
     t.wait_server("node1", LIMIT)?;
 
     // The respawn client runs after comm-up and is restarted when it dies.
@@ -596,5 +652,177 @@ fn tutorial_link_cut() -> Result<()> {
         "node2 kept the VIP after the heal"
     );
     t.finish()?;
+    Ok(())
+}
+
+/// The tests' own fencing device, a cluster-glue external plugin: "powering off" a
+/// node kills every process of its mount namespace and flushes its addresses, as
+/// pulling the plug would. `powerdir/<node>` holds the node's mount namespace id,
+/// `powerdir/broken` makes every operation fail, `powerdir/log` records resets.
+const NSPOWER: &str = r#"#!/bin/sh
+case "$1" in
+getconfignames) echo "powerdir hostlist" ;;
+gethosts) for h in $hostlist; do echo "$h"; done ;;
+status) [ -d "$powerdir" ] && [ ! -e "$powerdir/broken" ] ;;
+on) exit 0 ;;
+reset|off)
+    if [ -e "$powerdir/broken" ]; then echo "power switch does not answer" >&2; exit 1; fi
+    want=$(cat "$powerdir/$2") || exit 1
+    echo "$1 $2 by $(uname -n)" >> "$powerdir/log"
+    pids=""
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$want" ] && pids="$pids ${p#/proc/}"
+    done
+    [ -z "$pids" ] && exit 0
+    set -- $pids
+    nsenter -t "$1" -n ip -4 addr flush dev eth0
+    kill -9 $pids
+    exit 0 ;;
+getinfo-devid) echo "nspower" ;;
+getinfo-devname) echo "namespace power switch (tests)" ;;
+getinfo-devdescr) echo "Kills a test node's processes and flushes its addresses" ;;
+getinfo-devurl) echo "https://example.invalid/nspower" ;;
+getinfo-xml) echo '<parameters><parameter name="powerdir" required="1"><content type="string"/></parameter><parameter name="hostlist" required="1"><content type="string"/></parameter></parameters>' ;;
+*) exit 1 ;;
+esac
+"#;
+
+/// A split brain made real: the heartbeat link between the two nodes is cut while
+/// node1 serves. node1 is still alive and still holds the VIP, so the sampler keeps
+/// it live throughout: any instant where node2 also held the VIP is a double start.
+struct Fenced {
+    t: Tutorial,
+    power: tempfile::TempDir,
+    _plugins: tempfile::TempDir,
+}
+
+impl Fenced {
+    fn start() -> Result<Fenced> {
+        use std::os::unix::fs::PermissionsExt;
+        let plugins = tempfile::tempdir()?;
+        let script = plugins.path().join("nspower");
+        std::fs::write(&script, NSPOWER)?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(plugins.path(), std::fs::Permissions::from_mode(0o755))?;
+        let power = tempfile::tempdir()?;
+        let line = format!(
+            "stonith_host * external/nspower {} node1 node2",
+            power.path().display()
+        );
+        let plugin_dir = plugins.path().display().to_string();
+        let t = Tutorial::start_env(
+            "on",
+            |h| h.line(&line),
+            &[("STONITH_EXTERNAL_DIR", &plugin_dir)],
+        )?;
+        for n in &t.nodes {
+            let id = n.mnt_ns_id().context("node mount namespace")?;
+            std::fs::write(power.path().join(n.name()), id)?;
+        }
+        Ok(Fenced {
+            t,
+            power,
+            _plugins: plugins,
+        })
+    }
+
+    fn resets(&self) -> String {
+        std::fs::read_to_string(self.power.path().join("log")).unwrap_or_default()
+    }
+
+    /// node1 serves, stably, past the start-up dead-time bonus; then its link goes.
+    fn cut_node1(&self) -> Result<()> {
+        self.t.wait_server("node1", LIMIT)?;
+        wait_stable(&self.t.nodes[0])?;
+        let settled = self.t.started[0].max(self.t.started[1]) + BONUS_OVER;
+        if let Some(wait) = settled.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        self.t.net.cut_link(1)?;
+        Ok(())
+    }
+}
+
+#[test]
+fn split_brain_is_resolved_by_fencing() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let f = Fenced::start()?;
+    f.cut_node1()?;
+    let t0 = Instant::now();
+    // The client reaches node2 only (node1's bridge port is down): node2 serving
+    // means it took over, which it may do only after node1 was powered off.
+    f.t.wait_server("node2", LIMIT)?;
+    println!("link cut, fenced and taken over in {:?}", t0.elapsed());
+    let resets = f.resets();
+    ensure!(
+        resets.lines().collect::<Vec<_>>() == ["reset node1 by node2"],
+        "expected exactly one reset of node1 by node2, got {resets:?}"
+    );
+    ensure!(
+        cmd::poll_until(Duration::from_secs(5), Duration::from_millis(100), || f
+            .t
+            .nodes[0]
+            .processes()
+            .is_empty()),
+        "node1 still has processes after the reset: {:?}",
+        f.t.nodes[0].processes()
+    );
+    ensure!(
+        !holds_vip(f.t.nodes[0].netns(), f.t.vip),
+        "node1 kept the VIP"
+    );
+    let log2 = f.t.nodes[1].log();
+    ensure!(
+        log2.contains("STONITH of node1: OK"),
+        "node2 did not log the fence result:\n{}",
+        tail(&log2, 40)
+    );
+    let log1 = f.t.nodes[0].log();
+    ensure!(
+        !log1.contains("Resetting node node2"),
+        "node1 (holding its own group, node2 holding none) must not fence:\n{}",
+        tail(&log1, 40)
+    );
+    // node1 was "powered off": from here on it is not a live holder.
+    f.t.sampler().set_live(0, false);
+    f.t.finish()?;
+    Ok(())
+}
+
+#[test]
+fn split_brain_with_a_failing_fence_device_takes_nothing_over() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let f = Fenced::start()?;
+    f.t.wait_server("node1", LIMIT)?;
+    std::fs::write(f.power.path().join("broken"), "")?;
+    f.cut_node1()?;
+    // Dead after 3 s, then fencing rounds every ~5 s: wait for two failures.
+    let n2 = &f.t.nodes[1];
+    n2.wait_log("STONITH of node1 failed", LIMIT)?;
+    let from = n2.log_len();
+    n2.wait_log_after(from, "STONITH of node1 failed", LIMIT)?;
+    ensure!(
+        !holds_vip(n2.netns(), f.t.vip),
+        "node2 took the VIP without a successful fence:\n{}",
+        tail(&n2.log(), 40)
+    );
+    ensure!(
+        holds_vip(f.t.nodes[0].netns(), f.t.vip),
+        "node1 lost the VIP although nobody fenced it"
+    );
+    ensure!(f.resets().is_empty(), "a reset happened: {}", f.resets());
+    // The link comes back: node1 still serves, and node2 never held the VIP (the
+    // sampler kept both nodes live all along).
+    f.t.net.restore_link(1)?;
+    f.t.wait_server("node1", LIMIT)?;
+    ensure!(
+        !holds_vip(n2.netns(), f.t.vip),
+        "node2 holds the VIP after the heal"
+    );
+    f.t.finish()?;
     Ok(())
 }

@@ -46,6 +46,20 @@ pub struct HbClient {
     signed_on: bool,
 }
 
+/// The sending half of an [`HbClient`] connection (see [`HbClient::sender`]).
+#[derive(Debug)]
+pub struct HbSender {
+    stream: UnixStream,
+}
+
+impl HbSender {
+    /// Sends `msg` to the cluster, as [`HbClient::send_cluster`].
+    pub fn send_cluster(&mut self, msg: &Msg) -> Result<(), ApiError> {
+        let body = encode_body(msg, MsgFmt::Classic)?;
+        crate::frame::write_frame(&mut self.stream, &body)
+    }
+}
+
 impl HbClient {
     /// Connects to `socket_path` and signs on, as a named client when `client_name` is
     /// given (authorized by `apiauth <name>`), else as a casual client whose id is our
@@ -308,6 +322,25 @@ impl HbClient {
         self.query_str(API_GETRESOURCES, &[], F_RESOURCES)
     }
 
+    /// Every haresources group with its state on the daemon's node (our `rscgroups`
+    /// extension). A heartbeat that does not know the request gives
+    /// [`ApiError::Unsupported`].
+    pub fn rsc_groups(&mut self) -> Result<Vec<crate::rscgroups::RscGroup>, ApiError> {
+        let req = self.boilerplate(API_RSCGROUPS);
+        self.send(&req)?;
+        let reply = match self.read_ok_reply(API_RSCGROUPS) {
+            // heartbeat 3.0.6 answers requests it has no handler for with a bare
+            // badreq; every refusal of ours names its reason.
+            Err(ApiError::BadRequest { info: None, .. }) => {
+                return Err(ApiError::Unsupported {
+                    reqtype: API_RSCGROUPS.to_string(),
+                })
+            }
+            other => other?,
+        };
+        crate::rscgroups::decode(&reply)
+    }
+
     /// A node's UUID; `None` if heartbeat does not know it.
     pub fn get_uuid(&mut self, node: &str) -> Result<Option<[u8; 16]>, ApiError> {
         let mut req = self.boilerplate(API_GETUUID);
@@ -350,6 +383,18 @@ impl HbClient {
     }
 
     /// Like [`HbClient::send_cluster`], addressed to one node (`dest`).
+    /// A handle that sends cluster messages on this connection from another thread,
+    /// so one thread can block in [`HbClient::recv`] while another sends (libhbclient
+    /// users poll with a timeout instead, waking up for nothing). Only cluster
+    /// messages go through it: requests and their replies stay with the client.
+    pub fn sender(&self) -> Result<HbSender, ApiError> {
+        let stream = self
+            .stream
+            .try_clone()
+            .map_err(|e| ApiError::io("duplicating the API connection", e))?;
+        Ok(HbSender { stream })
+    }
+
     pub fn send_node(&mut self, msg: &Msg, node: &str) -> Result<(), ApiError> {
         let mut m = msg.clone();
         m.set_str(F_TO, node);

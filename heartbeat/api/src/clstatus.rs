@@ -14,6 +14,7 @@ use serde_json::{json, Value as Json};
 
 use crate::client::{HbClient, NodeEntry};
 use crate::error::ApiError;
+use crate::rscgroups::RscGroup;
 
 /// Exit codes of the original tool.
 pub const OK: i32 = 0;
@@ -86,6 +87,7 @@ const CMDS: &[(&str, Option<&str>, bool)] = &[
     ("hblinkstatus", Some("m"), true),
     ("clientstatus", Some("m"), true),
     ("rscstatus", Some("m"), true),
+    ("rscgroups", Some("m"), true),
     ("hbparameter", Some("mp:"), true),
     ("test", None, true),
 ];
@@ -278,6 +280,7 @@ impl Tool {
             "hblinkstatus" => self.hblinkstatus(c, o),
             "clientstatus" => self.clientstatus(c, o),
             "rscstatus" => self.rscstatus(c, o),
+            "rscgroups" => self.rscgroups(c, o),
             "hbparameter" => self.hbparameter(c, o),
             "test" => self.test(c),
             _ => Ok(PARAMETER_ERROR),
@@ -697,6 +700,48 @@ impl Tool {
         Ok(OK)
     }
 
+    /// Our extension: one line per haresources group with its state on this node
+    /// (format in docs/api.md §8; `--json` prints an array of objects).
+    fn rscgroups(&mut self, c: &mut HbClient, o: &Opts) -> Result<i32, ApiError> {
+        if !self.simple_opts_ok(o) {
+            return Ok(PARAMETER_ERROR);
+        }
+        if pacemaker_enabled(c)?.0 {
+            self.log_err("Cannot get resource groups of a pacemaker cluster; try crm_mon");
+            return Ok(NORMAL_FAIL);
+        }
+        let groups = match c.rsc_groups() {
+            Ok(g) => g,
+            Err(e) if e.is_timeout() => return Err(e),
+            Err(e) => {
+                self.log_err("Cannot get resource groups");
+                self.log_err(&format!("REASON: {}", reason(&e)));
+                // An older heartbeat or one without resource manager is an answer
+                // ("nothing to show here"), not a malfunction.
+                let expected = matches!(
+                    e,
+                    ApiError::Unsupported { .. } | ApiError::BadRequest { info: Some(_), .. }
+                );
+                return Ok(if expected { NORMAL_FAIL } else { UNKNOWN_ERROR });
+            }
+        };
+        if groups.is_empty() {
+            self.log_err("No haresources resource groups on this node");
+            return Ok(NORMAL_FAIL);
+        }
+        for g in &groups {
+            let line = if self.human {
+                rscgroup_sentence(g)
+            } else {
+                rscgroup_line(g)
+            };
+            self.print(&line);
+            self.print("\n");
+        }
+        self.json = Some(Json::Array(groups.iter().map(rscgroup_json).collect()));
+        Ok(OK)
+    }
+
     fn hbparameter(&mut self, c: &mut HbClient, o: &Opts) -> Result<i32, ApiError> {
         if !self.opts_ok_code(o) {
             return Ok(PARAMETER_ERROR);
@@ -760,6 +805,55 @@ impl Tool {
             }
         }
     }
+}
+
+/// `<resources>\tpreferred=<node>\tholder=<node|->\tstate=<state>\tfailures=<n>[\tlast="<text>"]`
+fn rscgroup_line(g: &RscGroup) -> String {
+    let mut line = format!(
+        "{}\tpreferred={}\tholder={}\tstate={}\tfailures={}",
+        g.resources.join(" "),
+        g.preferred,
+        g.holder.as_deref().unwrap_or("-"),
+        g.state,
+        g.failures
+    );
+    if let Some(last) = &g.last_failure {
+        line.push_str(&format!("\tlast={}", crate::rscgroups::quote(last)));
+    }
+    line
+}
+
+/// The `-m` form of [`rscgroup_line`].
+fn rscgroup_sentence(g: &RscGroup) -> String {
+    let holder = match &g.holder {
+        Some(h) => format!("held by {h}"),
+        None => "held by no known node".to_string(),
+    };
+    let mut s = format!(
+        "Resource group {} (preferred node {}) is {} on this node, {holder}, {} failure{}",
+        g.resources.join(" "),
+        g.preferred,
+        g.state,
+        g.failures,
+        if g.failures == 1 { "" } else { "s" }
+    );
+    if let Some(last) = &g.last_failure {
+        s.push_str(&format!(", last: {last}"));
+    }
+    s.push('.');
+    s
+}
+
+fn rscgroup_json(g: &RscGroup) -> Json {
+    json!({
+        "key": g.key,
+        "resources": g.resources,
+        "preferred": g.preferred,
+        "holder": g.holder,
+        "state": g.state,
+        "failures": g.failures,
+        "last_failure": g.last_failure,
+    })
 }
 
 fn node_json(n: &NodeEntry) -> Json {

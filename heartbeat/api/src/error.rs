@@ -53,6 +53,10 @@ pub enum ApiError {
         reqtype: String,
         info: Option<String>,
     },
+    /// heartbeat refused a request it does not know (`result=badreq` without a
+    /// reason): one of our extensions asked of a Debian heartbeat.
+    #[error("request {reqtype} is not supported by this heartbeat")]
+    Unsupported { reqtype: String },
     /// A reply that lacks a field or carries an unexpected value.
     #[error("bad reply to {reqtype}: {detail}")]
     BadReply { reqtype: String, detail: String },

@@ -68,6 +68,8 @@ pub const API_GETRESOURCES: &str = "getrsc";
 pub const API_GETUUID: &str = "getuuid";
 pub const API_GETNAME: &str = "getnodename";
 pub const API_SET_SENDQLEN: &str = "set_sendqlen";
+/// Our extension: every haresources group's state (see [`crate::rscgroups`]).
+pub const API_RSCGROUPS: &str = "rscgroups";
 
 /// Final (or only) reply of a request.
 pub const API_OK: &str = "OK";

@@ -12,14 +12,16 @@ pub mod clstatus;
 pub mod error;
 pub mod fields;
 pub mod frame;
+pub mod rscgroups;
 pub mod server;
 
 #[cfg(test)]
 mod testserver;
 
-pub use client::HbClient;
+pub use client::{HbClient, HbSender};
 pub use error::ApiError;
 pub use frame::{decode_body, encode_body, read_frame, write_frame, FrameDecoder, MsgFmt};
+pub use rscgroups::RscGroup;
 pub use server::{ApiAuth, ApiOutput, ApiServer, ClusterView, ConnId, NodeInfo, PeerCred};
 
 /// Default path of heartbeat's API registration socket (Debian: `/var/run` → `/run`).

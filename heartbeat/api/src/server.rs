@@ -24,6 +24,9 @@ pub struct PeerCred {
     pub gid: u32,
 }
 
+/// The API client name of stonithd (cluster-glue/stonithd).
+pub const STONITHD_CLIENT: &str = "stonithd";
+
 /// One `apiauth` entry: client name (`anon` for casual clients, `default` for named
 /// clients without an entry of their own) and the uids/gids allowed to use it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +81,12 @@ pub trait ClusterView {
     /// `logfacility` as a syslog facility number, -1 when not logging to syslog.
     fn log_facility(&self) -> i32 {
         -1
+    }
+    /// Every haresources group with its state on this node, in haresources order
+    /// (`rscgroups`, our extension); `None` when this daemon runs no haresources
+    /// resource manager (`-M`).
+    fn rsc_groups(&self) -> Option<Vec<crate::rscgroups::RscGroup>> {
+        None
     }
     /// False in pacemaker mode, where `getrsc` is refused.
     fn manages_resources(&self) -> bool {
@@ -158,7 +167,16 @@ enum Handled {
 impl ApiServer {
     /// `apiauth` is the effective authorization table (built-ins plus ha.cf entries);
     /// `msgfmt` is the body format replies are sent in.
-    pub fn new(apiauth: Vec<ApiAuth>, msgfmt: MsgFmt) -> ApiServer {
+    pub fn new(mut apiauth: Vec<ApiAuth>, msgfmt: MsgFmt) -> ApiServer {
+        // Our stonithd signs on as `stonithd`, a name heartbeat 3.0.6 authorizes only in
+        // Pacemaker mode: without an ha.cf entry of its own, root may use it.
+        if !apiauth.iter().any(|a| a.name == STONITHD_CLIENT) {
+            apiauth.push(ApiAuth {
+                name: STONITHD_CLIENT.into(),
+                uids: vec![0],
+                gids: Vec::new(),
+            });
+        }
         ApiServer {
             apiauth,
             msgfmt,
@@ -631,6 +649,18 @@ impl ApiServer {
                     ))
                 }
             }
+            API_RSCGROUPS => {
+                if !view.manages_resources() {
+                    Handled::BadReq(Some(
+                        "Resource is managed by crm. Use crm tool to query resource",
+                    ))
+                } else if let Some(groups) = view.rsc_groups() {
+                    crate::rscgroups::encode(&mut resp, &groups);
+                    Handled::Ret
+                } else {
+                    Handled::BadReq(Some(NO_HARESOURCES_MANAGER))
+                }
+            }
             API_GETUUID => match msg.get_str(F_QUERYNAME) {
                 Some(name) => {
                     if let Some(uuid) = view.uuid_of(&name.to_ascii_lowercase()) {
@@ -795,6 +825,9 @@ impl ApiServer {
         out.push(ApiOutput::Close(conn, reason.to_string()));
     }
 }
+
+/// `info` of a refused `rscgroups` when the daemon runs without resource manager.
+pub const NO_HARESOURCES_MANAGER: &str = "no haresources resource manager on this node";
 
 /// The `hbapi-clstat` announcement of a named client's join or leave.
 fn client_status_msg(client: &ClientInfo, status: &str, reason: &str, local_node: &str) -> Msg {

@@ -23,6 +23,9 @@ pub struct Options {
     pub answer_remote_cstatus: bool,
     /// Never answer anything after the sign-on.
     pub mute_after_signon: bool,
+    /// Request types answered as heartbeat 3.0.6 answers one it has no handler
+    /// for: `result=badreq` without a reason (plays a Debian daemon).
+    pub unknown_reqtypes: Vec<String>,
 }
 
 pub struct TestServer {
@@ -86,6 +89,17 @@ fn serve(
         dec.push(&buf[..n]);
         while let Ok(Some(body)) = dec.next_frame() {
             let Ok(msg) = decode_body(&body) else { return };
+            if let Some(rt) = msg
+                .get_str("reqtype")
+                .filter(|rt| opts.unknown_reqtypes.iter().any(|u| u == rt))
+            {
+                let mut resp = Msg::with_type("hbapi-resp");
+                resp.add_str("reqtype", rt).add_str("result", "badreq");
+                if !send(&mut stream, &resp) {
+                    return;
+                }
+                continue;
+            }
             let out = server.lock().unwrap().handle(conn, msg, view);
             if signed_on && opts.mute_after_signon {
                 continue;

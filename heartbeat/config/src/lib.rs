@@ -1,5 +1,6 @@
 #![warn(missing_docs)]
-//! heartbeat 3.0.6 configuration files: `ha.cf`, `authkeys`, `haresources`.
+//! heartbeat 3.0.6 configuration files: `ha.cf`, `authkeys`, `haresources`,
+//! and our own optional `monitors` (per-resource monitoring).
 //!
 //! The parsers follow the original's rules (tokenizing, defaults, derived
 //! timers, error conditions) so that any configuration the Debian heartbeat
@@ -10,6 +11,7 @@ pub mod authkeys;
 mod error;
 pub mod hacf;
 pub mod haresources;
+pub mod monitors;
 pub mod time;
 pub mod uuid;
 

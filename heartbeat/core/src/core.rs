@@ -15,8 +15,6 @@ use crate::link::{ifstat_msg, LinkId, LinkState};
 use crate::node::{format_uuid, status, Node, NodeType, NodeView};
 use crate::seq::SeqVerdict;
 
-/// Dead detection runs this often (`POLL_INTERVAL`).
-pub const DEAD_CHECK_INTERVAL_MS: u64 = 250;
 /// Clients are paused when more of our messages than this are unacknowledged.
 pub const FLOW_CONTROL_WINDOW: u64 = 250;
 /// A node advertises `deadtime + DT_BONUS_MS` during its first `DT_BONUS_PERIOD_MS`.
@@ -102,7 +100,6 @@ pub struct Core {
     flow_control_warned: bool,
     loadavg: String,
     next_status_ms: u64,
-    next_dead_check_ms: u64,
     actions: VecDeque<Action>,
     stats: CoreStats,
 }
@@ -125,7 +122,6 @@ impl Core {
             flow_control_warned: false,
             loadavg: "0.00 0.00 0.00 1/1 1".to_string(),
             next_status_ms: now.mono_ms + ms(cfg.keepalive),
-            next_dead_check_ms: now.mono_ms + DEAD_CHECK_INTERVAL_MS,
             actions: VecDeque::new(),
             stats: CoreStats::default(),
             cfg,
@@ -211,7 +207,7 @@ impl Core {
 
     /// The latest monotonic time at which [`Core::tick`] must be called.
     pub fn next_wakeup(&self) -> u64 {
-        let mut t = self.next_status_ms.min(self.next_dead_check_ms);
+        let mut t = self.next_status_ms.min(self.liveness_deadline());
         if let JoinState::Requesting { next_try_ms, .. } = self.join {
             t = t.min(next_try_ms);
         }
@@ -239,7 +235,8 @@ impl Core {
     pub fn tick(&mut self, now: Now) {
         if now.mono_ms >= self.next_status_ms {
             if !self.shutting_down {
-                self.send_status(now);
+                let m = self.status_msg(now);
+                self.send(now, m);
             }
             let ka = ms(self.cfg.keepalive).max(1);
             self.next_status_ms += ka;
@@ -248,12 +245,11 @@ impl Core {
                 self.next_status_ms = now.mono_ms + ka;
             }
         }
-        if now.mono_ms >= self.next_dead_check_ms {
-            // Wake again exactly when the next node or link can expire, not on a fixed
-            // poll: an idle node then wakes about once per keepalive, and a death is
-            // seen at its deadline rather than up to one poll interval later.
-            let next = self.check_timeouts(now);
-            self.next_dead_check_ms = next.max(now.mono_ms + 1);
+        // Dead detection runs exactly when a node or link can first expire, not on a
+        // poll: a death is seen at its deadline, and while peers keep talking the
+        // deadline keeps moving, so an idle node wakes for nothing but its own status.
+        if now.mono_ms >= self.liveness_deadline() {
+            self.check_timeouts(now);
         }
         self.check_join(now);
         if let JoinState::Requesting { next_try_ms, .. } = &mut self.join {
@@ -283,7 +279,7 @@ impl Core {
             let unacked = self.last_seq.saturating_sub(self.effective_ack_point());
             return Err(CoreError::Paused { msg_type, unacked });
         }
-        let sent = self.send(now, msg);
+        let sent = self.send_copy(now, msg);
         if self.is_for_us(&sent) {
             // Our own copy is delivered here, not when it loops back.
             self.deliver(sent);
@@ -300,7 +296,7 @@ impl Core {
         }
         let mut m = Msg::with_type("shutdone");
         m.add_str("st", status::DEAD);
-        let sent = self.send(now, m);
+        let sent = self.send_copy(now, m);
         self.deliver(sent);
         self.shutting_down = true;
         let li = self.local_idx();
@@ -565,13 +561,14 @@ impl Core {
             error!("Cluster node {} returning after partition.", name);
             self.stats.returns_after_partition += 1;
         }
-        let threshold = self.dead_threshold(&self.nodes[idx]);
-        self.arm_dead_check(now.mono_ms + threshold + 1);
         let n = &mut self.nodes[idx];
         n.last_status_ms = Some(now.mono_ms);
         n.last_status_seq = Some(seq);
         let st = msg.get_str("st").unwrap_or(status::UP).to_string();
         if n.status != st {
+            // Back from the dead, or restarted (init/up again before comm-up).
+            let returned = n.node_type == NodeType::Normal
+                && (n.is_dead() || st == status::INIT || st == status::UP);
             if n.is_dead() {
                 // It is alive again: it owes us acks only from now on.
                 n.ackseq = None;
@@ -579,6 +576,13 @@ impl Core {
             info!("Status update for node {}: status {}", name, st);
             self.change_status(idx, &st);
             self.deliver(msg);
+            if returned && !self.shutting_down {
+                // A (re)starting node is not up until it has heard every node:
+                // answer now rather than at our next keepalive (up to a whole
+                // interval later). Once per return, so two nodes cannot ping-pong.
+                let m = self.status_msg(now);
+                self.send(now, m);
+            }
         }
         self.update_flow_control();
         self.check_join(now);
@@ -678,8 +682,6 @@ impl Core {
         }
         self.link_heard(now, idx, 0);
         self.nodes[idx].last_status_ms = Some(now.mono_ms);
-        let threshold = self.dead_threshold(&self.nodes[idx]);
-        self.arm_dead_check(now.mono_ms + threshold + 1);
         if self.nodes[idx].status != status::PING {
             info!("Status update for node {}: status ping", src);
             self.change_status(idx, status::PING);
@@ -868,8 +870,6 @@ impl Core {
     // ----- links -------------------------------------------------------------------
 
     fn link_heard(&mut self, now: Now, idx: usize, link: LinkId) {
-        let threshold = self.dead_threshold(&self.nodes[idx]);
-        self.arm_dead_check(now.mono_ms + threshold + 1);
         let n = &mut self.nodes[idx];
         // A ping node has a single link named after its address.
         let Some(l) = n
@@ -911,34 +911,47 @@ impl Core {
         }
     }
 
-    /// Marks expired nodes and links dead; returns when the next one can expire.
-    fn check_timeouts(&mut self, now: Now) -> u64 {
+    /// When the first node or link can expire (`u64::MAX` if none can): a node or link
+    /// is dead once more than its threshold has passed since it was last heard.
+    fn liveness_deadline(&self) -> u64 {
         let local = self.local_idx();
         let mut next = u64::MAX;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if i == local {
+                continue;
+            }
+            let threshold = self.dead_threshold(n);
+            if !n.is_dead() {
+                let last = n.last_status_ms.unwrap_or(self.start_ms);
+                next = next.min(last.saturating_add(threshold).saturating_add(1));
+            }
+            for l in n.links.iter().filter(|l| l.state == LinkState::Up) {
+                let since = l.last_ms.unwrap_or(self.start_ms);
+                next = next.min(since.saturating_add(threshold).saturating_add(1));
+            }
+        }
+        next
+    }
+
+    /// Marks expired nodes and links dead (see [`Core::liveness_deadline`]).
+    fn check_timeouts(&mut self, now: Now) {
+        let local = self.local_idx();
         for i in 0..self.nodes.len() {
             if i == local {
                 continue;
             }
             let threshold = self.dead_threshold(&self.nodes[i]);
             let last = self.nodes[i].last_status_ms.unwrap_or(self.start_ms);
-            if !self.nodes[i].is_dead() {
-                if now.mono_ms.saturating_sub(last) > threshold {
-                    self.mark_dead(now, i);
-                } else {
-                    next = next.min(last + threshold + 1);
-                }
+            if !self.nodes[i].is_dead() && now.mono_ms.saturating_sub(last) > threshold {
+                self.mark_dead(now, i);
             }
             let mut changed = Vec::new();
             let n = &mut self.nodes[i];
             for l in &mut n.links {
                 let since = l.last_ms.unwrap_or(self.start_ms);
-                if l.state == LinkState::Up {
-                    if now.mono_ms.saturating_sub(since) > threshold {
-                        l.state = LinkState::Dead;
-                        changed.push(l.name.clone());
-                    } else {
-                        next = next.min(since + threshold + 1);
-                    }
+                if l.state == LinkState::Up && now.mono_ms.saturating_sub(since) > threshold {
+                    l.state = LinkState::Dead;
+                    changed.push(l.name.clone());
                 }
             }
             let node = n.name.clone();
@@ -947,12 +960,6 @@ impl Core {
                 self.link_changed(node.clone(), link, LinkState::Dead);
             }
         }
-        next
-    }
-
-    /// Makes sure a dead check runs no later than `at` (a new or shorter deadline).
-    fn arm_dead_check(&mut self, at: u64) {
-        self.next_dead_check_ms = self.next_dead_check_ms.min(at);
     }
 
     fn check_join(&mut self, now: Now) {
@@ -1010,9 +1017,9 @@ impl Core {
         if self.comm_up() {
             return;
         }
+        // Dead times shrink from initdead to each node's own: `liveness_deadline`
+        // follows, as it is computed from the thresholds in force.
         self.join = JoinState::Up;
-        // Dead times shrink from initdead to each node's own: recompute deadlines.
-        self.arm_dead_check(now.mono_ms + 1);
         info!("Comm_now_up(): updating status to active");
         self.set_local_status(now, status::ACTIVE);
         self.actions.push_back(Action::CommUp);
@@ -1194,11 +1201,25 @@ impl Core {
 
     fn send_status(&mut self, now: Now) -> Msg {
         let m = self.status_msg(now);
-        self.send(now, m)
+        self.send_copy(now, m)
     }
 
     /// Adds the control fields (§2.6), stores sequenced messages, queues the send.
-    fn send(&mut self, now: Now, mut msg: Msg) -> Msg {
+    fn send(&mut self, now: Now, msg: Msg) {
+        let msg = self.stamp(now, msg);
+        self.actions.push_back(Action::Send(msg));
+    }
+
+    /// [`Core::send`], keeping a copy for local delivery.
+    fn send_copy(&mut self, now: Now, msg: Msg) -> Msg {
+        let msg = self.stamp(now, msg);
+        self.actions.push_back(Action::Send(msg.clone()));
+        msg
+    }
+
+    /// The control fields, the seq and the history copy of an outgoing message.
+    fn stamp(&mut self, now: Now, mut msg: Msg) -> Msg {
+        msg.reserve(8);
         let ns = msg.msg_type().is_some_and(|t| t.starts_with("NS_"));
         if let Some(dest) = msg.get_str("dest").map(str::to_owned) {
             if let Some(u) = self.uuid_of(&dest) {
@@ -1225,7 +1246,6 @@ impl Core {
             self.history.push(seq, msg.clone());
         }
         self.stats.msgs_out += 1;
-        self.actions.push_back(Action::Send(msg.clone()));
         msg
     }
 

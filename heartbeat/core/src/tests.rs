@@ -156,7 +156,8 @@ fn first_status_messages_have_exact_fields() {
 fn status_every_keepalive_and_dt_bonus_ends_after_5s() {
     let mut c = Core::new(cfg(), at(0));
     drain(&mut c);
-    assert_eq!(c.next_wakeup(), 250);
+    // No dead-check poll: the first wake-up is the next status.
+    assert_eq!(c.next_wakeup(), 1000);
     c.tick(at(500));
     assert!(sends(&drain(&mut c)).is_empty());
     c.tick(at(1000));
@@ -367,6 +368,49 @@ fn alone_comm_up_only_after_initdead() {
 }
 
 #[test]
+fn idle_node_wakes_only_for_its_status_until_a_deadline_passes() {
+    let (mut c, mut seq) = joined();
+    drain(&mut c);
+    let mut t = 1000;
+    let mut wakes = Vec::new();
+    // bravo talks every second, half a second out of phase with our own status.
+    for _ in 0..30 {
+        let wake = c.next_wakeup();
+        if wake <= t + 500 {
+            wakes.push(wake);
+            c.tick(at(wake));
+        }
+        c.on_message(at(t + 500), 0, bravo_status(seq, "active"));
+        seq += 1;
+        drain(&mut c);
+        t += 1000;
+    }
+    // Every wake-up sent a status; none was a dead check finding nothing to do.
+    assert!(wakes.windows(2).all(|w| w[1] == w[0] + 1000), "{wakes:?}");
+    assert_eq!(wakes.len(), 30);
+    // bravo falls silent after its status at t - 500: dead exactly when more than its
+    // dt (10 s) has passed, not at some later poll.
+    let last_heard = t - 500;
+    let deadline = last_heard + 10_001;
+    while c.next_wakeup() < deadline {
+        let wake = c.next_wakeup();
+        c.tick(at(wake));
+        let a = drain(&mut c);
+        assert!(
+            !a.iter().any(|a| matches!(a, Action::NodeStatus { .. })),
+            "bravo declared dead at {wake}, before {deadline}"
+        );
+    }
+    assert_eq!(c.next_wakeup(), deadline);
+    c.tick(at(deadline));
+    assert!(drain(&mut c).contains(&Action::NodeStatus {
+        node: "bravo".into(),
+        old: "active".into(),
+        new: "dead".into()
+    }));
+}
+
+#[test]
 fn dead_detection_uses_peer_dt_and_synthesizes_dead_status() {
     let (mut c, seq) = joined();
     // bravo advertises 3 s
@@ -384,9 +428,13 @@ fn dead_detection_uses_peer_dt_and_synthesizes_dead_status() {
     assert!(drain(&mut c)
         .iter()
         .all(|a| !matches!(a, Action::NodeStatus { .. })));
-    // dead checks run every 250 ms: the 4100 ms check is the first past 3 s
-    c.tick(at(4050));
-    c.tick(at(4150));
+    // dead once more than 3 s have passed since 1000 ms: the deadline is 4001 ms
+    assert!(c.next_wakeup() <= 4001, "{}", c.next_wakeup());
+    c.tick(at(4000));
+    assert!(drain(&mut c)
+        .iter()
+        .all(|a| !matches!(a, Action::NodeStatus { .. })));
+    c.tick(at(4001));
     let a = drain(&mut c);
     assert!(a.contains(&Action::NodeStatus {
         node: "bravo".into(),
@@ -530,6 +578,35 @@ fn lower_generation_is_a_replay() {
     // the sequence slot was not consumed
     c.on_message(at(1000), 0, bravo("resource", &[], seq));
     assert_eq!(delivered(&drain(&mut c)).len(), 1);
+}
+
+#[test]
+fn a_node_coming_up_gets_our_status_at_once() {
+    let (mut c, _) = joined();
+    // Restarted bravo (status init, then up): each change is answered at once, not
+    // at our next keepalive; its later active status and repeats are not.
+    for (seq, st, answered) in [
+        (1, "init", true),
+        (2, "up", true),
+        (3, "active", false),
+        (4, "active", false),
+    ] {
+        let m = from_peer(
+            "bravo",
+            BRAVO,
+            "status",
+            &[("st", st), ("dt", "2ee0"), ("protocol", "1")],
+            Some(seq),
+            BGEN + 1,
+        );
+        c.on_message(at(1000 + seq), 0, m);
+        let sent = sends(&drain(&mut c));
+        assert_eq!(
+            of_type(&sent, "status").len(),
+            usize::from(answered),
+            "after bravo's {st}"
+        );
+    }
 }
 
 #[test]

@@ -54,6 +54,28 @@ impl Clock {
     }
 }
 
+/// `/proc/loadavg`, for the `ld` field. Kept open and read with `pread`: one syscall
+/// per refresh instead of open, stat, two reads and close.
+struct LoadAvg {
+    file: Option<std::fs::File>,
+}
+
+impl LoadAvg {
+    fn open() -> LoadAvg {
+        LoadAvg {
+            file: std::fs::File::open("/proc/loadavg").ok(),
+        }
+    }
+
+    fn read(&mut self) -> Option<String> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 128];
+        let n = self.file.as_ref()?.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        Some(text.trim_end().to_string())
+    }
+}
+
 /// Starts the daemon: configuration, logging, identity, then the event loop.
 pub fn start(opts: Opts) -> Result<()> {
     let paths = opts.paths();
@@ -173,6 +195,35 @@ fn set_realtime() {
     }
 }
 
+/// What TERM/INT (stop) and HUP (reload) ask of the loop.
+enum DaemonSignal {
+    Stop,
+    Reload,
+}
+
+/// One task owns the signal streams and forwards what arrives: the loop then polls a
+/// single channel on every wake-up instead of three signal streams.
+fn forward_signals() -> Result<mpsc::Receiver<DaemonSignal>> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                Some(()) = term.recv() => DaemonSignal::Stop,
+                Some(()) = int.recv() => DaemonSignal::Stop,
+                Some(()) = hup.recv() => DaemonSignal::Reload,
+                else => return,
+            };
+            if tx.send(sig).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
 enum ApiEvent {
     Connected(ConnId, PeerCred, mpsc::Sender<Vec<u8>>),
     Message(ConnId, Msg),
@@ -196,6 +247,7 @@ struct Daemon {
     bad_packets: u64,
     bad_packet_log_budget: u32,
     last_loadavg_ms: u64,
+    loadavg: LoadAvg,
     /// The haresources resource manager (R1 mode without `-M`).
     rm: Option<RmGlue>,
     /// SIGTERM seen: the RM is releasing resources before `shutdone`.
@@ -220,7 +272,7 @@ async fn run(
     no_resources: bool,
 ) -> Result<Exit> {
     let (pkt_tx, mut pkt_rx) = mpsc::channel::<Inbound>(1024);
-    let media = media::open(&cfg.media, pkt_tx.clone())?;
+    let (media, mut inbox) = media::open(&cfg.media, pkt_tx.clone())?;
     let mut links = media.link_names().to_vec();
     let pinger = if cfg.ping.is_empty() {
         None
@@ -250,6 +302,7 @@ async fn run(
         bad_packets: 0,
         bad_packet_log_budget: 20,
         last_loadavg_ms: 0,
+        loadavg: LoadAvg::open(),
         rm: None,
         rm_stopping: false,
         exit_at: None,
@@ -260,17 +313,17 @@ async fn run(
     };
     let (lrm_tx, mut lrm_rx) = mpsc::channel::<LrmEvent>(256);
     let (fifo_tx, mut fifo_rx) = mpsc::channel::<Msg>(64);
+    let (fence_tx, mut fence_rx) = mpsc::channel::<crate::fencing::FenceDone>(16);
     if crate::rm::wanted(&d.cfg, no_resources) {
         let mut rm = RmGlue::new(&d.cfg, &d.paths, now.mono_ms)?;
         rm.start_lrm(&d.cfg, &d.paths, lrm_tx);
+        rm.start_fencing(&d.cfg, &d.paths, fence_tx);
         d.rm = Some(rm);
     }
     if let Err(e) = crate::fifo::open(&d.paths.fifo(), fifo_tx) {
         tracing::error!("{:#}", e);
     }
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
+    let mut signals = forward_signals()?;
     let mut stop_at: Option<tokio::time::Instant> = None;
     d.refresh_loadavg(true);
     d.core.tick(d.clock.now());
@@ -314,22 +367,35 @@ async fn run(
                     rm.tick(now.mono_ms);
                 }
             }
-            Some(p) = pkt_rx.recv() => d.on_packet(p),
+            _ = inbox.recv() => {
+                for dg in inbox.datagrams() {
+                    d.on_datagram(dg.link, dg.bytes, &dg.from);
+                }
+            }
+            Some(p) = pkt_rx.recv() => d.on_datagram(p.link, &p.bytes, &p.from),
             Some(ev) = lrm_rx.recv() => {
                 let now = d.clock.now().mono_ms;
                 if let Some(rm) = d.rm.as_mut() {
                     rm.on_lrm_event(now, ev);
                 }
             }
+            Some(done) = fence_rx.recv() => {
+                let now = d.clock.now().mono_ms;
+                if let Some(rm) = d.rm.as_mut() {
+                    rm.on_fence_done(now, done);
+                }
+            }
             Some(m) = fifo_rx.recv() => d.on_fifo_msg(m),
             Some(ev) = api_rx.recv() => d.on_api_event(ev),
-            _ = term.recv(), if stop_at.is_none() && !d.rm_stopping => {
-                stop_at = d.begin_shutdown();
-            }
-            _ = int.recv(), if stop_at.is_none() && !d.rm_stopping => {
-                stop_at = d.begin_shutdown();
-            }
-            _ = hup.recv() => d.reload(),
+            Some(sig) = signals.recv() => match sig {
+                // A second TERM while stopping changes nothing.
+                DaemonSignal::Stop => {
+                    if stop_at.is_none() && !d.rm_stopping {
+                        stop_at = d.begin_shutdown();
+                    }
+                }
+                DaemonSignal::Reload => d.reload(),
+            },
         }
         d.drain_actions();
         if stop_at.is_none() {
@@ -412,8 +478,8 @@ impl Daemon {
             return;
         }
         self.last_loadavg_ms = now;
-        if let Ok(s) = std::fs::read_to_string("/proc/loadavg") {
-            self.core.set_loadavg(s.trim_end().to_string());
+        if let Some(ld) = self.loadavg.read() {
+            self.core.set_loadavg(ld);
         }
     }
 
@@ -425,28 +491,29 @@ impl Daemon {
         }
     }
 
-    fn on_packet(&mut self, p: Inbound) {
-        match hb_wire::packet::decode_packet(&p.bytes, &self.cfg.packet.keyring) {
+    /// A datagram (or tty frame) from link `link`; `from` names the sender in logs.
+    fn on_datagram(&mut self, link: usize, bytes: &[u8], from: &dyn std::fmt::Display) {
+        match hb_wire::packet::decode_packet(bytes, &self.cfg.packet.keyring) {
             Ok(msg) => {
                 let now = self.clock.now();
-                self.core.on_message(now, p.link, msg);
+                self.core.on_message(now, link, msg);
             }
             Err(e) => {
                 self.bad_packets += 1;
                 // A flood of garbage must not become a flood of log lines.
                 if self.cfg.log_badpack && self.bad_packet_log_budget > 0 {
                     self.bad_packet_log_budget -= 1;
-                    let link = self
+                    let link_name = self
                         .media
                         .link_names()
-                        .get(p.link)
+                        .get(link)
                         .cloned()
                         .unwrap_or_default();
                     tracing::error!(
                         "Dropped bad packet from {} on {} ({} bytes): {}",
-                        p.from,
-                        link,
-                        p.bytes.len(),
+                        from,
+                        link_name,
+                        bytes.len(),
                         e
                     );
                     if self.bad_packet_log_budget == 0 {
@@ -607,11 +674,7 @@ impl Daemon {
         self.clients.remove(&conn);
         tracing::debug!("API client {:?} closed: {}", conn, why);
         let outs = {
-            let view = View::new(
-                &self.core,
-                &self.cfg,
-                self.rm.as_ref().map(RmGlue::rsc_status),
-            );
+            let view = View::new(&self.core, &self.cfg, self.rm.as_ref());
             self.api.disconnect(conn, &view)
         };
         self.apply_api_outputs(outs);
@@ -664,11 +727,7 @@ impl Daemon {
 
     fn on_client_msg(&mut self, conn: ConnId, msg: Msg) {
         let outs = {
-            let view = View::new(
-                &self.core,
-                &self.cfg,
-                self.rm.as_ref().map(RmGlue::rsc_status),
-            );
+            let view = View::new(&self.core, &self.cfg, self.rm.as_ref());
             self.api.handle(conn, msg, &view)
         };
         self.apply_api_outputs(outs);

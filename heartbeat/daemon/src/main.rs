@@ -6,6 +6,7 @@
 
 mod app;
 mod config;
+mod fencing;
 mod fifo;
 mod logging;
 mod lrmd_client;

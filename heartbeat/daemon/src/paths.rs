@@ -37,6 +37,10 @@ impl Paths {
     pub fn haresources(&self) -> PathBuf {
         self.config_dir.join("haresources")
     }
+    /// Our per-resource monitoring settings (optional; not read by heartbeat 3.0.6).
+    pub fn monitors(&self) -> PathBuf {
+        self.config_dir.join("monitors")
+    }
     pub fn nodeinfo(&self) -> PathBuf {
         self.config_dir.join("nodeinfo")
     }

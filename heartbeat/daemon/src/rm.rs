@@ -10,11 +10,16 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use hb_config::hacf::ResourceManager as RmMode;
-use hb_rm::{Action, OpId, OpKind, Outcome, ResourceManager, RmConfig, Which};
+use hb_config::monitors::Monitors;
+use hb_rm::{
+    Action, GroupState, MonitorSpec, OpId, OpKind, Outcome, ResourceManager, RestartSpec, RmConfig,
+    Which,
+};
 use hb_wire::Msg;
 use tokio::sync::mpsc;
 
 use crate::config::DaemonConfig;
+use crate::fencing::{self, FenceDone, Fencer};
 use crate::lrmd_client::{self, Lrm, LrmEvent, LrmResource, LrmdLaunch, LrmdLog};
 use crate::paths::Paths;
 
@@ -63,6 +68,10 @@ pub struct RmGlue {
     next_tick_ms: u64,
     tick_ms: u64,
     shutting_down: bool,
+    /// stonithd's handle when ha.cf configures a STONITH device for this node.
+    fencer: Option<Fencer>,
+    /// Each group's resources as written in haresources, by group key.
+    group_resources: HashMap<String, Vec<String>>,
 }
 
 /// True when this daemon runs the haresources manager: ha.cf has no `crm`
@@ -85,6 +94,19 @@ impl RmGlue {
             .collect();
         let mut rc = RmConfig::new(&cfg.node, nodes, groups.clone(), cfg.hacf.auto_failback);
         rc.ping_nodes = ping;
+        rc.stonith = fencing::configured(cfg);
+        rc.fence_delay_ms = cfg.hacf.deadtime.as_millis() as u64;
+        if let Some(monitors) = hb_config::monitors::load(&paths.monitors())? {
+            for warning in monitors.unmatched(&groups) {
+                tracing::warn!("{warning}");
+            }
+            apply_monitors(&mut rc, &monitors);
+            tracing::info!(
+                "per-resource monitoring from {} ({} resource lines)",
+                monitors.file.display(),
+                monitors.entries.len()
+            );
+        }
         let rm = ResourceManager::new(rc, now_ms)
             .with_context(|| format!("{}", paths.haresources().display()))?;
         Ok(RmGlue {
@@ -100,7 +122,66 @@ impl RmGlue {
                 TICK_MS
             },
             shutting_down: false,
+            fencer: None,
+            group_resources: groups
+                .iter()
+                .map(|g| {
+                    (
+                        g.key(),
+                        g.resources.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect(),
         })
+    }
+
+    /// Starts stonithd (unless ha.cf respawns one) when a STONITH device is
+    /// configured; fence results come back on `done`.
+    pub fn start_fencing(
+        &mut self,
+        cfg: &DaemonConfig,
+        paths: &Paths,
+        done: mpsc::Sender<FenceDone>,
+    ) {
+        if !fencing::configured(cfg) {
+            return;
+        }
+        let respawned = cfg
+            .hacf
+            .clients
+            .iter()
+            .any(|c| c.path.file_name().is_some_and(|f| f == "stonithd"));
+        let launch = if respawned {
+            tracing::info!("stonithd is started by a respawn line of ha.cf; connecting to it");
+            fencing::Launch::External
+        } else {
+            match fencing::find_stonithd() {
+                Some(bin) => fencing::Launch::Spawn {
+                    bin,
+                    args: fencing::stonithd_args(cfg, paths),
+                },
+                None => {
+                    // Fencing stays on in the RM: every fence fails, so no takeover
+                    // happens unfenced (the safe side), and the log says why.
+                    tracing::error!(
+                        "stonithd not found next to heartbeat nor at {}: STONITH cannot succeed",
+                        fencing::INSTALLED_STONITHD
+                    );
+                    fencing::Launch::External
+                }
+            }
+        };
+        self.fencer = Some(Fencer::start(launch, fencing::socket(paths), done));
+    }
+
+    /// stonithd's answer to an [`Action::Fence`].
+    pub fn on_fence_done(&mut self, now: u64, done: FenceDone) {
+        if done.ok {
+            tracing::info!("STONITH of {}: {}", done.node, done.detail);
+        } else {
+            tracing::error!("STONITH of {} failed: {}", done.node, done.detail);
+        }
+        self.rm.on_fence_result(now, &done.node, done.ok);
     }
 
     /// Starts lrmd (unless ha.cf respawns one) and the connection to it.
@@ -148,6 +229,27 @@ impl RmGlue {
     /// `cl_status rscstatus`.
     pub fn rsc_status(&self) -> &'static str {
         self.rm.rsc_status()
+    }
+
+    /// `cl_status rscgroups`: every group with its state on this node.
+    pub fn rsc_groups(&self) -> Vec<hb_api::RscGroup> {
+        self.rm
+            .groups()
+            .into_iter()
+            .map(|g| hb_api::RscGroup {
+                resources: self
+                    .group_resources
+                    .get(&g.key)
+                    .cloned()
+                    .unwrap_or_else(|| vec![g.key.clone()]),
+                key: g.key,
+                preferred: g.preferred,
+                holder: g.holder,
+                state: state_name(g.state).to_string(),
+                failures: g.failures,
+                last_failure: g.last_failure,
+            })
+            .collect()
     }
 
     /// When the RM next wants [`RmGlue::tick`].
@@ -263,12 +365,13 @@ impl RmGlue {
                 Action::ShutdownComplete => out.push(RmOut::ShutdownComplete),
                 // hb-rm already wrote these through tracing, which is our logger.
                 Action::Log(..) => {}
-                Action::Fence { node } => {
-                    // No STONITH device support yet (issue 5): the RM only asks
-                    // when one is configured, which RmConfig never says.
-                    tracing::error!("Cannot fence {}: no STONITH support", node);
-                    self.rm.on_fence_result(now, &node, false);
-                }
+                Action::Fence { node } => match self.fencer.as_ref() {
+                    Some(f) => f.fence(&node),
+                    None => {
+                        tracing::error!("Cannot fence {}: stonithd is not running", node);
+                        self.rm.on_fence_result(now, &node, false);
+                    }
+                },
                 Action::Op {
                     id,
                     group,
@@ -309,11 +412,26 @@ impl RmGlue {
         out
     }
 
-    /// Stops lrmd at exit.
+    /// Stops stonithd, then lrmd, at exit.
     pub async fn stop_lrm(&mut self) {
+        if let Some(f) = self.fencer.take() {
+            f.stop().await;
+        }
         if let Some(lrm) = self.lrm.take() {
             lrm.stop().await;
         }
+    }
+}
+
+/// The state names `cl_status rscgroups` shows (docs/api.md).
+fn state_name(s: GroupState) -> &'static str {
+    match s {
+        GroupState::Stopped => "stopped",
+        GroupState::Starting => "starting",
+        GroupState::Running => "running",
+        GroupState::Stopping => "stopping",
+        GroupState::Failed => "failed",
+        GroupState::Blocked => "blocked",
     }
 }
 
@@ -328,6 +446,34 @@ fn lrmd_log(cfg: &DaemonConfig) -> LrmdLog {
 }
 
 /// lrmd's socket under heartbeat's run dir.
+/// The monitors file's `default` line replaces the built-in defaults, and every
+/// haresources resource gets its merged settings under its exact text (the key
+/// hb-rm looks up first), so the file's precedence rules live in one place.
+fn apply_monitors(rc: &mut RmConfig, m: &Monitors) {
+    let d = m.default;
+    rc.monitor.interval_ms = d.interval_ms.unwrap_or(rc.monitor.interval_ms);
+    rc.monitor.timeout_ms = d.timeout_ms.unwrap_or(rc.monitor.timeout_ms);
+    rc.restart_limit = d.restarts.unwrap_or(rc.restart_limit);
+    rc.restart_window_ms = d.window_ms.unwrap_or(rc.restart_window_ms);
+    for r in rc.groups.iter().flat_map(|g| &g.resources) {
+        let s = m.settings_for(r);
+        rc.monitor_overrides.insert(
+            r.to_string(),
+            MonitorSpec {
+                interval_ms: s.interval_ms.unwrap_or(rc.monitor.interval_ms),
+                timeout_ms: s.timeout_ms.unwrap_or(rc.monitor.timeout_ms),
+            },
+        );
+        rc.restart_overrides.insert(
+            r.to_string(),
+            RestartSpec {
+                limit: s.restarts.unwrap_or(rc.restart_limit),
+                window_ms: s.window_ms.unwrap_or(rc.restart_window_ms),
+            },
+        );
+    }
+}
+
 pub fn lrmd_socket(paths: &Paths) -> PathBuf {
     paths.run_dir.join("lrm").join("lrmd.sock")
 }
@@ -432,5 +578,118 @@ mod tests {
         let groups = g.rm.groups();
         assert_eq!(groups[0].state, hb_rm::GroupState::Blocked, "{groups:?}");
         assert!(groups[0].failures > 0);
+    }
+
+    #[test]
+    fn rsc_groups_show_state_failures_and_the_last_one() {
+        let (_d, mut g) = glue("alpha 10.0.0.5 httpd\nbravo IPaddr::10.0.0.6/24\n");
+        let before = g.rsc_groups();
+        assert_eq!(before.len(), 2);
+        assert_eq!(before[0].resources, ["10.0.0.5", "httpd"]);
+        assert_eq!(
+            (
+                before[0].state.as_str(),
+                before[0].failures,
+                &before[0].last_failure
+            ),
+            ("stopped", 0, &None)
+        );
+        assert_eq!(before[1].key, "IPaddr::10.0.0.6/24");
+        assert_eq!(before[1].preferred, "bravo");
+        // Without lrmd every operation fails: the start of 10.0.0.5, then the stops
+        // of the clean-up, until the group is blocked here.
+        g.on_comm_up(0);
+        g.on_node_status(0, "bravo", "dead");
+        for t in (0..30).map(|i| i * 500) {
+            g.tick(t);
+            g.poll(t);
+        }
+        let after = g.rsc_groups();
+        let web = &after[0];
+        assert_eq!(web.state, "blocked", "{after:?}");
+        assert_eq!(web.holder.as_deref(), Some("alpha"));
+        assert!(web.failures >= 2, "{web:?}");
+        assert_eq!(
+            web.last_failure.as_deref(),
+            Some("stop of 10.0.0.5 failed (rc 5)"),
+            "{web:?}"
+        );
+    }
+
+    /// RmGlue::new over a temporary /etc/ha.d that has a monitors file.
+    fn glue_with_monitors(haresources: &str, monitors: &str) -> Result<RmGlue> {
+        let dir = tempfile::tempdir()?;
+        let etc = dir.path();
+        std::fs::write(etc.join("ha.cf"), "bcast lo\nnode alpha bravo\n")?;
+        let keys = etc.join("authkeys");
+        std::fs::write(&keys, "auth 1\n1 sha1 secret\n")?;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::write(etc.join("haresources"), haresources)?;
+        std::fs::write(etc.join("monitors"), monitors)?;
+        let paths = Paths {
+            config_dir: etc.to_path_buf(),
+            ..Paths::default()
+        };
+        assert_eq!(paths.monitors(), etc.join("monitors"));
+        let cfg = DaemonConfig::load(&paths, "alpha", 0, true)?;
+        RmGlue::new(&cfg, &paths, 0)
+    }
+
+    #[test]
+    fn a_bad_monitors_file_stops_the_start_naming_its_line() {
+        let e = glue_with_monitors(
+            "alpha 10.0.0.5 httpd\n",
+            "default interval=5s\nhttpd interval=soon\n",
+        )
+        .err()
+        .expect("bad interval refused");
+        let text = format!("{e:#}");
+        assert!(text.contains("monitors line 2"), "{text}");
+        assert!(text.contains("[soon]"), "{text}");
+        // A line for a resource haresources does not have is only a warning.
+        assert!(glue_with_monitors("alpha 10.0.0.5 httpd\n", "mysql interval=1\n").is_ok());
+    }
+
+    #[test]
+    fn monitors_file_fills_the_rm_config() {
+        let groups = hb_config::haresources::parse(
+            "alpha 10.0.0.5 httpd\nbravo IPaddr::10.0.0.6 Filesystem::/dev/sdb1::/data\n",
+            std::path::Path::new("haresources"),
+        )
+        .unwrap();
+        let monitors = hb_config::monitors::parse(
+            "default interval=10s timeout=20s restarts=3 window=10min\n\
+             httpd interval=2s timeout=5s\n\
+             IPaddr restarts=1\n\
+             IPaddr::10.0.0.6 interval=1s\n\
+             Filesystem interval=0\n",
+            std::path::Path::new("monitors"),
+        )
+        .unwrap();
+        let mut rc = RmConfig::new(
+            "alpha",
+            vec!["alpha".into(), "bravo".into()],
+            groups,
+            hb_config::hacf::AutoFailback::On,
+        );
+        rc.restart_limit = 7;
+        apply_monitors(&mut rc, &monitors);
+        assert_eq!(rc.restart_limit, 3, "the default line wins over built-ins");
+        assert_eq!(rc.restart_window_ms, 600_000);
+        let spec = |k: &str| (rc.monitor_overrides[k], rc.restart_overrides[k]);
+        let m = |interval_ms, timeout_ms| MonitorSpec {
+            interval_ms,
+            timeout_ms,
+        };
+        let r = |limit| RestartSpec {
+            limit,
+            window_ms: 600_000,
+        };
+        assert_eq!(spec("httpd"), (m(2_000, 5_000), r(3)));
+        // A bare address is IPaddr: the script line's restarts, default timing.
+        assert_eq!(spec("10.0.0.5"), (m(10_000, 20_000), r(1)));
+        assert_eq!(spec("IPaddr::10.0.0.6"), (m(1_000, 20_000), r(1)));
+        assert_eq!(spec("Filesystem::/dev/sdb1::/data"), (m(0, 20_000), r(3)));
+        assert_eq!(rc.monitor_overrides.len(), 4);
     }
 }

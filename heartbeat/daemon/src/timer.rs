@@ -94,29 +94,15 @@ impl DeadlineTimer {
     }
 
     /// Waits until the armed deadline passes.
+    ///
+    /// The expiration count is never read: `timerfd_settime` resets it when the timer
+    /// is armed again, and every expiry is a new epoll event whether or not the count
+    /// was read, so reading would only add a syscall (and another to learn EAGAIN).
     pub async fn wait(&mut self) -> io::Result<()> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let mut buf = [0u8; 8];
-            match guard.try_io(|fd| {
-                // SAFETY: reading 8 bytes (the expiration count) into our buffer.
-                let n = unsafe {
-                    libc::read(fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            }) {
-                Ok(Ok(())) => {
-                    self.armed = None;
-                    return Ok(());
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
-            }
-        }
+        let mut guard = self.fd.readable().await?;
+        guard.clear_ready();
+        self.armed = None;
+        Ok(())
     }
 }
 
@@ -139,6 +125,13 @@ mod tests {
             let took = start.elapsed();
             assert!(took >= Duration::from_millis(120), "{took:?}");
             assert!(took < Duration::from_millis(1000), "{took:?}");
+            // The expiry count was left unread: re-arming must still wait for the new
+            // deadline rather than report the old expiry again.
+            let s1 = Instant::now();
+            t.set(s1 + Duration::from_millis(150)).unwrap();
+            t.wait().await.unwrap();
+            let took = s1.elapsed();
+            assert!(took >= Duration::from_millis(150), "{took:?}");
             // A deadline in the past fires at once.
             t.set(start).unwrap();
             tokio::time::timeout(Duration::from_secs(1), t.wait())

@@ -4,21 +4,18 @@ use hb_api::server::{ClusterView, NodeInfo};
 use hb_core::{Core, LinkState, NodeType};
 
 use crate::config::DaemonConfig;
+use crate::rm::RmGlue;
 
 pub struct View<'a> {
     core: &'a Core,
     cfg: &'a DaemonConfig,
-    /// The resource manager's `rsc_status()`; `None` without one.
-    rsc_status: Option<&'static str>,
+    /// The haresources manager; `None` without one (`-M`, `crm`).
+    rm: Option<&'a RmGlue>,
 }
 
 impl<'a> View<'a> {
-    pub fn new(core: &'a Core, cfg: &'a DaemonConfig, rsc_status: Option<&'static str>) -> Self {
-        View {
-            core,
-            cfg,
-            rsc_status,
-        }
+    pub fn new(core: &'a Core, cfg: &'a DaemonConfig, rm: Option<&'a RmGlue>) -> Self {
+        View { core, cfg, rm }
     }
 }
 
@@ -84,7 +81,11 @@ impl ClusterView for View<'_> {
 
     fn rsc_status(&self) -> String {
         // Without a resource manager (-M, crm) this node holds nothing.
-        self.rsc_status.unwrap_or("none").into()
+        self.rm.map_or("none", RmGlue::rsc_status).into()
+    }
+
+    fn rsc_groups(&self) -> Option<Vec<hb_api::RscGroup>> {
+        self.rm.map(RmGlue::rsc_groups)
     }
 
     fn deadtime_ms(&self) -> u64 {

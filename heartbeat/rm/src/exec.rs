@@ -27,8 +27,11 @@ pub(crate) struct GroupRt {
     pub started: usize,
     pub pending: Option<Pending>,
     pub failures: u32,
-    /// Times of in-place restarts within the restart window.
-    pub restarts: VecDeque<u64>,
+    /// What the latest of `failures` was, for `cl_status rscgroups`.
+    pub last_failure: Option<String>,
+    /// Per resource: times of its in-place restarts within its restart window
+    /// (each resource has its own limit, so each counts its own repairs).
+    pub restarts: Vec<VecDeque<u64>>,
     /// In-place restart: stop down to this index, then start again.
     pub restart_to: Option<usize>,
     pub next_monitor: Vec<u64>,
@@ -49,7 +52,8 @@ impl GroupRt {
             started: 0,
             pending: None,
             failures: 0,
-            restarts: VecDeque::new(),
+            last_failure: None,
+            restarts: vec![VecDeque::new(); n],
             restart_to: None,
             next_monitor: vec![0; n],
             stop_attempts: 0,
@@ -244,6 +248,7 @@ impl ResourceManager {
                 bad => {
                     let g = &mut self.groups[i];
                     g.failures += 1;
+                    g.last_failure = Some(failure_text("start", &rsc, bad));
                     // Stop the failed resource too: it may be half started.
                     g.started = p.index + 1;
                     g.want = false;
@@ -267,6 +272,7 @@ impl ResourceManager {
                         let delay = self.cfg.stop_retry_delay_ms;
                         let g = &mut self.groups[i];
                         g.failures += 1;
+                        g.last_failure = Some(failure_text("stop", &rsc, bad));
                         g.stop_attempts += 1;
                         if g.stop_attempts < retries.max(1) {
                             g.retry_at = Some(now.saturating_add(delay));
@@ -302,19 +308,21 @@ impl ResourceManager {
                         self.groups[i].next_monitor[p.index] = now.saturating_add(spec.interval_ms);
                     }
                     bad => {
-                        let window = self.cfg.restart_window_ms;
-                        let limit = self.cfg.restart_limit;
+                        let spec = self.cfg.restart_for(&g.def.resources[p.index]);
                         let g = &mut self.groups[i];
                         g.failures += 1;
-                        while g
-                            .restarts
+                        g.last_failure = Some(failure_text("monitor", &rsc, bad));
+                        let Some(history) = g.restarts.get_mut(p.index) else {
+                            return Ok(());
+                        };
+                        while history
                             .front()
-                            .is_some_and(|&t| now.saturating_sub(t) > window)
+                            .is_some_and(|&t| now.saturating_sub(t) > spec.window_ms)
                         {
-                            g.restarts.pop_front();
+                            history.pop_front();
                         }
-                        if (g.restarts.len() as u64) < u64::from(limit) {
-                            g.restarts.push_back(now);
+                        if (history.len() as u64) < u64::from(spec.limit) {
+                            history.push_back(now);
                             g.restart_to = Some(p.index);
                             g.state = GroupState::Starting;
                             self.log(
@@ -342,4 +350,15 @@ impl ResourceManager {
         }
         Ok(())
     }
+}
+
+/// One line a user can act on: which operation of which resource, and how it failed.
+fn failure_text(op: &str, rsc: &str, outcome: Outcome) -> String {
+    let how = match outcome {
+        Outcome::Ok => "ok".to_string(),
+        Outcome::NotRunning => "not running".to_string(),
+        Outcome::Failed(rc) => format!("rc {rc}"),
+        Outcome::TimedOut => "timed out".to_string(),
+    };
+    format!("{op} of {rsc} failed ({how})")
 }

@@ -164,6 +164,8 @@ pub struct GroupView {
     pub state: GroupState,
     /// Failed starts, monitors and stops seen on this node.
     pub failures: u32,
+    /// The most recent of those failures, as logged (`monitor of httpd failed (rc 7)`).
+    pub last_failure: Option<String>,
 }
 
 /// Monitor settings of a resource.
@@ -172,6 +174,14 @@ pub struct MonitorSpec {
     /// 0 disables monitoring of the resource.
     pub interval_ms: u64,
     pub timeout_ms: u64,
+}
+
+/// In-place repairs allowed to one resource before its group fails over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartSpec {
+    /// Failed monitors repaired in place within `window_ms`; one more fails the group over.
+    pub limit: u32,
+    pub window_ms: u64,
 }
 
 /// Everything the RM needs to know about the cluster and its resources.
@@ -194,6 +204,9 @@ pub struct RmConfig {
     /// the group is released to a peer.
     pub restart_limit: u32,
     pub restart_window_ms: u64,
+    /// Per-resource restart limits, keyed like `monitor_overrides`; a
+    /// resource without one uses `restart_limit` in `restart_window_ms`.
+    pub restart_overrides: HashMap<String, RestartSpec>,
     /// Attempts of a failing stop (heartbeat: 10, 1 s apart) before Blocked.
     pub stop_retries: u32,
     pub stop_retry_delay_ms: u64,
@@ -206,6 +219,10 @@ pub struct RmConfig {
     pub quorum: bool,
     /// A STONITH device is configured: fence a dead node before taking its groups.
     pub stonith: bool,
+    /// When both sides of a split hold groups, both want to fence: the node
+    /// later in ha.cf order waits this long so the earlier one shoots first
+    /// and only one survives (the daemon sets deadtime).
+    pub fence_delay_ms: u64,
     /// Two-node nice_failback: when both nodes start together neither is
     /// stable; each takes its own groups after this delay. heartbeat's
     /// `RQSTDELAY` is 10 s; taking only our own groups the other side does
@@ -235,12 +252,14 @@ impl RmConfig {
             op_timeout_ms: 120_000,
             restart_limit: 3,
             restart_window_ms: 600_000,
+            restart_overrides: HashMap::new(),
             stop_retries: 3,
             stop_retry_delay_ms: 1_000,
             ping_nodes: Vec::new(),
             ping_hysteresis_ms: 20_000,
             quorum: true,
             stonith: false,
+            fence_delay_ms: 0,
             rqst_delay_ms: 1_000,
         }
     }
@@ -252,6 +271,18 @@ impl RmConfig {
             .or_else(|| self.monitor_overrides.get(&r.script))
             .copied()
             .unwrap_or(self.monitor)
+    }
+
+    pub(crate) fn restart_for(&self, r: &Resource) -> RestartSpec {
+        self.restart_overrides
+            .get(&r.to_string())
+            .or_else(|| self.restart_overrides.get(&r.canonical()))
+            .or_else(|| self.restart_overrides.get(&r.script))
+            .copied()
+            .unwrap_or(RestartSpec {
+                limit: self.restart_limit,
+                window_ms: self.restart_window_ms,
+            })
     }
 }
 
@@ -332,6 +363,10 @@ pub(crate) struct Peer {
     pub unfenced: bool,
     /// When it last came alive (its report is awaited for `rqst_delay_ms`).
     pub alive_since: u64,
+    /// Nodes it sees alive, from its last `hb_rsc_state` (multi-node).
+    pub view: BTreeSet<String>,
+    /// Groups it had at its death that we may take ("Resources being acquired").
+    pub orphans: BTreeSet<String>,
 }
 
 /// The resource manager of one node.
@@ -383,6 +418,7 @@ pub struct ResourceManager {
         BTreeSet<String>,
         BTreeSet<String>,
         Option<u32>,
+        BTreeSet<String>,
     )>,
     // ---- connectivity ----
     pub(crate) ping_up: BTreeSet<String>,
@@ -508,6 +544,18 @@ impl ResourceManager {
             if let Some(peer) = self.peers.get_mut(&node) {
                 peer.any_packets = true;
                 peer.alive_since = now;
+            }
+            if self.multi {
+                self.multi_node_alive(&node);
+            }
+            // A fence waiting for its delay or retry is moot once the node talks
+            // to us again; one already running reports through on_fence_result.
+            if self.fencing.get(&node).is_some_and(Option::is_some) {
+                self.fencing.remove(&node);
+                self.log(
+                    LogLevel::Warning,
+                    format!("{node} is back: pending STONITH cancelled."),
+                );
             }
         }
         if self.multi {
@@ -680,6 +728,7 @@ impl ResourceManager {
                 holder: self.holder_of(g),
                 state: g.state,
                 failures: g.failures,
+                last_failure: g.last_failure.clone(),
             })
             .collect()
     }
@@ -708,6 +757,32 @@ impl ResourceManager {
             LogLevel::Error => tracing::error!("{text}"),
         }
         self.actions.push_back(Action::Log(level, text));
+    }
+
+    /// Fence `node` now, or after `fence_delay_ms` when this is one side of a
+    /// split where both sides run groups and `node` comes first in ha.cf:
+    /// without the delay both would shoot and nobody would be left to serve.
+    pub(crate) fn schedule_fence(&mut self, now: u64, node: &str) {
+        let rank = |n: &str| self.cfg.nodes.iter().position(|x| x == n);
+        let we_hold = self.physical_hold() != HB_NO_RSC;
+        let it_first = matches!((rank(node), rank(&self.cfg.local)), (Some(a), Some(b)) if a < b);
+        if we_hold && it_first && self.cfg.fence_delay_ms > 0 {
+            self.log(
+                LogLevel::Info,
+                format!(
+                    "Delaying STONITH of {node} by {} ms: both sides hold resources and {node} fences first.",
+                    self.cfg.fence_delay_ms
+                ),
+            );
+            self.fencing
+                .insert(node.to_string(), Some(now + self.cfg.fence_delay_ms));
+        } else {
+            self.log(LogLevel::Info, format!("Resetting node {node}"));
+            self.fencing.insert(node.to_string(), None);
+            self.actions.push_back(Action::Fence {
+                node: node.to_string(),
+            });
+        }
     }
 
     pub(crate) fn peer_alive(&self, node: &str) -> bool {
@@ -799,12 +874,21 @@ impl ResourceManager {
             .cloned()
             .unwrap_or_default();
         let ping = (!self.cfg.ping_nodes.is_empty()).then(|| self.ping_count());
-        let now_state = (claims, blocked, excluded, ping);
+        let view = if self.multi {
+            self.multi_view()
+        } else {
+            BTreeSet::new()
+        };
+        let now_state = (claims, blocked, excluded, ping, view);
         if !force && self.last_claims_sent.as_ref() == Some(&now_state) {
             return;
         }
-        let (c, b, e, p) = &now_state;
-        self.send(msgs::rsc_state(c, b, e, *p, req));
+        let (c, b, e, p, v) = &now_state;
+        let mut m = msgs::rsc_state(c, b, e, *p, req);
+        if !v.is_empty() {
+            m.add_str("alive", v.iter().cloned().collect::<Vec<_>>().join(" "));
+        }
+        self.send(m);
         self.last_claims_sent = Some(now_state);
     }
 
@@ -822,10 +906,12 @@ impl ResourceManager {
         let excl = list("excluded");
         let ping = msg.get_str("ping").and_then(|p| p.parse::<u32>().ok());
         let req = msg.get_str("req") == Some("1");
+        let view = list("alive");
         if let Some(p) = self.peers.get_mut(src) {
             p.claims = claims;
             p.blocked = blocked;
             p.ping = ping;
+            p.view = view;
             p.synced = true;
         }
         if excl.is_empty() {

@@ -33,6 +33,20 @@ impl ResourceManager {
         self.multi_reconcile(now);
     }
 
+    /// A peer is heard again. A new incarnation asks for everybody's claims at its
+    /// comm-up, but one returning from a partition says nothing until its claims
+    /// change: placement would wait `rqst_delay_ms`, then count it as holding
+    /// nothing, and its claims were dropped when it was declared dead. Asking
+    /// now gets its report (and everybody's) long before that.
+    pub(crate) fn multi_node_alive(&mut self, node: &str) {
+        if let Some(p) = self.peers.get_mut(node) {
+            p.orphans.clear();
+        }
+        if self.comm_up && !self.shutdown_in_progress && !self.shutdown_done {
+            self.send_rsc_state_req();
+        }
+    }
+
     /// Groups of `set` seen from `node` (local = preferred by `node`).
     fn set_keys(&self, node: &str, set: u8) -> BTreeSet<String> {
         self.groups
@@ -158,6 +172,56 @@ impl ResourceManager {
             .cloned()
     }
 
+    /// Position of `node` in group `i`'s order: its preferred node first, then
+    /// the ha.cf order after it.
+    fn rank(&self, i: usize, node: &str) -> usize {
+        let nodes = &self.cfg.nodes;
+        let n = nodes.len();
+        let start = nodes
+            .iter()
+            .position(|x| *x == self.groups[i].def.node)
+            .unwrap_or(0);
+        (0..n).find(|k| nodes[(start + k) % n] == node).unwrap_or(n)
+    }
+
+    /// Another live node also claims group `i` and comes first in its order.
+    /// Two claims only arise from a partition (each side placed the group
+    /// alone); whichever way the daemons heal it, the later-ranked holder gives
+    /// the group up, so every node agrees on the one that keeps it.
+    fn outranked_claim(&self, i: usize) -> bool {
+        let key = &self.groups[i].key;
+        let mine = self.rank(i, &self.cfg.local);
+        self.peers.iter().any(|(n, p)| {
+            alive(&p.status) && p.synced && p.claims.contains(key) && self.rank(i, n) < mine
+        })
+    }
+
+    /// The nodes we see alive, ourselves included (sent as `alive=`).
+    pub(crate) fn multi_view(&self) -> BTreeSet<String> {
+        let mut v: BTreeSet<String> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| alive(&p.status))
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.insert(self.cfg.local.clone());
+        v
+    }
+
+    /// A live peer that reported still sees a node alive that we do not. Its
+    /// claims are unknown to us (dropped at its death) but it may be running
+    /// groups: right after a partition heals the other side is heard one node
+    /// at a time, and the first one back must not make us start what the
+    /// others still hold. The views agree again within a keepalive (or the
+    /// peer's dead time, when the node really died).
+    fn views_disagree(&self) -> bool {
+        self.peers
+            .values()
+            .filter(|p| alive(&p.status) && p.synced)
+            .flat_map(|p| p.view.iter())
+            .any(|x| *x != self.cfg.local && !self.peers.get(x).is_some_and(|q| alive(&q.status)))
+    }
+
     fn quorate(&self) -> bool {
         if !self.cfg.quorum || self.cfg.nodes.len() <= 2 {
             return true;
@@ -187,7 +251,8 @@ impl ResourceManager {
             return;
         }
         let me = self.cfg.local.clone();
-        let quorate = self.quorate();
+        let may_take = self.quorate() && !self.views_disagree();
+        let mut taken = Vec::new();
         let ping_moved = self
             .ping_better_since
             .is_some_and(|s| now.saturating_sub(s) >= self.cfg.ping_hysteresis_ms);
@@ -200,22 +265,23 @@ impl ResourceManager {
             let key = g.key.clone();
             if g.want {
                 let excluded = self.excluded.get(&me).is_some_and(|e| e.contains(&key));
-                let release = match self.designated(i) {
-                    Some(d) if d != me => {
-                        excluded
-                            || self.override_owner.get(&key) == Some(&d)
-                            || (self.cfg.auto_failback == AutoFailback::On
-                                && d == self.groups[i].def.node)
-                            || (ping_moved && self.ping_of(&d) > mine)
-                    }
-                    Some(_) => false,
-                    None => excluded,
-                };
+                let release = self.outranked_claim(i)
+                    || match self.designated(i) {
+                        Some(d) if d != me => {
+                            excluded
+                                || self.override_owner.get(&key) == Some(&d)
+                                || (self.cfg.auto_failback == AutoFailback::On
+                                    && d == self.groups[i].def.node)
+                                || (ping_moved && self.ping_of(&d) > mine)
+                        }
+                        Some(_) => false,
+                        None => excluded,
+                    };
                 if release {
                     self.log(LogLevel::Info, format!("Releasing resource group {key}."));
                     self.set_want(i, false);
                 }
-            } else if !g.claimed() && quorate {
+            } else if !g.claimed() && may_take {
                 // Like heartbeat, a silent preferred node's groups wait for
                 // initdead to declare it dead (a cold start places each group
                 // on its own node).
@@ -230,9 +296,11 @@ impl ResourceManager {
                 if !held_elsewhere && self.designated(i).as_deref() == Some(me.as_str()) {
                     self.log(LogLevel::Info, format!("Taking over resource group {key}"));
                     self.set_want(i, true);
+                    taken.push(key);
                 }
             }
         }
+        self.log_acquired(&taken);
     }
 
     /// The first live node after `node` in ha.cf order fences and reports.
@@ -286,18 +354,34 @@ impl ResourceManager {
         self.multi_takeover_log(now, node, &had);
     }
 
+    /// The takeover may wait (views, fencing by another node): reconcile logs
+    /// "Resources being acquired" when it actually starts one of `had`.
     fn multi_takeover_log(&mut self, now: u64, node: &str, had: &BTreeSet<String>) {
-        let before: Vec<bool> = self.groups.iter().map(|g| g.want).collect();
+        if let Some(p) = self.peers.get_mut(node) {
+            p.orphans = had.clone();
+        }
         self.multi_reconcile(now);
-        let took = self
-            .groups
-            .iter()
-            .zip(before)
-            .any(|(g, was)| g.want && !was && had.contains(&g.key));
-        if took {
+    }
+
+    fn log_acquired(&mut self, taken: &[String]) {
+        let claimed: BTreeSet<String> = self
+            .peers
+            .values()
+            .filter(|p| alive(&p.status))
+            .flat_map(|p| p.claims.iter().cloned())
+            .collect();
+        let mut from = Vec::new();
+        for (n, p) in &mut self.peers {
+            if taken.iter().any(|k| p.orphans.contains(k)) {
+                from.push(n.clone());
+                p.orphans.clear();
+            }
+            p.orphans.retain(|k| !claimed.contains(k));
+        }
+        for n in from {
             self.log(
                 LogLevel::Info,
-                format!("Resources being acquired from {node}."),
+                format!("Resources being acquired from {n}."),
             );
         }
     }

@@ -13,8 +13,8 @@ use hb_wire::Msg;
 
 use crate::msgs::{self, decode, encode, swap};
 use crate::{
-    Action, GroupState, LogLevel, RState, ResourceManager, Standby, Then, HB_ALL_RSC,
-    HB_FOREIGN_RSC, HB_LOCAL_RSC, HB_NO_RSC, STANDBY_INIT_TO_MS, STANDBY_RSC_TO_MS,
+    GroupState, LogLevel, RState, ResourceManager, Standby, Then, HB_ALL_RSC, HB_FOREIGN_RSC,
+    HB_LOCAL_RSC, HB_NO_RSC, STANDBY_INIT_TO_MS, STANDBY_RSC_TO_MS,
 };
 
 /// `HB_UPD_RSC`: a full update replaces, a partial one adds (none clears).
@@ -201,9 +201,28 @@ impl ResourceManager {
         if std::mem::take(&mut self.orphan_repair) {
             self.repair_orphaned_local(now);
         }
-        if self.rstate == RState::RscRcvd && self.local_takeover_at.is_none() {
-            self.local_takeover_at = Some(now.saturating_add(self.cfg.rqst_delay_ms));
+        if self.rstate == RState::RscRcvd {
+            // heartbeat waits RQSTDELAY for the other side to settle. When the other
+            // side is starting too (it sent `starting`) and its report says it holds
+            // none of our groups, waiting buys nothing: a starting node only takes
+            // its own groups. That is the cold start. A node in any other transition
+            // (a shutdown still stopping them) is waited for.
+            let ours = self.keys_of(&self.cfg.local);
+            let claims_ours = self
+                .peers
+                .get(src)
+                .is_some_and(|p| ours.iter().any(|&i| p.claims.contains(&self.groups[i].key)));
+            if !from_us
+                && self.peer_restarted
+                && self.other_holds & HB_FOREIGN_RSC == 0
+                && !claims_ours
+            {
+                self.local_takeover_at = Some(now);
+            } else if self.local_takeover_at.is_none() {
+                self.local_takeover_at = Some(now.saturating_add(self.cfg.rqst_delay_ms));
+            }
         }
+        self.local_takeover_if_due(now);
         self.audit_resources();
     }
 
@@ -612,9 +631,16 @@ impl ResourceManager {
         let any_packets = self.peers.get(node).is_some_and(|p| p.any_packets);
         let has_blocked = self.peers.get(node).is_some_and(|p| !p.blocked.is_empty());
         let mut need_stonith = true;
+        // heartbeat reports `local` even for a node that prefers no group, and
+        // 3.0.6 then fences it: both sides of a split shoot. A flag that maps to no
+        // group of the haresources file holds nothing.
+        let might_hold = |f: u8| {
+            (f & HB_LOCAL_RSC != 0 && !self.keys_of(node).is_empty())
+                || (f & HB_FOREIGN_RSC != 0 && !self.keys_not_of(node).is_empty())
+        };
         if any_packets {
             if self.nice {
-                if self.other_holds == HB_NO_RSC && !has_blocked {
+                if !might_hold(self.other_holds) && !has_blocked {
                     need_stonith = false;
                 }
             } else if !self.peer_has_resources && !has_blocked {
@@ -623,11 +649,7 @@ impl ResourceManager {
         }
         if need_stonith {
             if self.cfg.stonith {
-                self.log(LogLevel::Info, format!("Resetting node {node}"));
-                self.fencing.insert(node.to_string(), None);
-                self.actions.push_back(Action::Fence {
-                    node: node.to_string(),
-                });
+                self.schedule_fence(now, node);
                 return;
             }
             self.send(msgs::stonith(node, "n_stnth"));
@@ -747,6 +769,16 @@ impl ResourceManager {
                 self.standby = Standby::Not;
             }
         }
+        self.local_takeover_if_due(now);
+        if self.failback_retry_at.is_some_and(|t| now >= t) {
+            self.failback_retry_at = None;
+            self.perform_auto_failback(now);
+        }
+    }
+
+    /// Both sides started together and the other is not stable yet: take our own
+    /// groups once `local_takeover_at` has come.
+    fn local_takeover_if_due(&mut self, now: u64) {
         if self.local_takeover_at.is_some_and(|t| now >= t) {
             self.local_takeover_at = None;
             if self.rstate == RState::RscRcvd {
@@ -758,10 +790,6 @@ impl ResourceManager {
                 self.rstate = RState::Stable;
                 self.send(msgs::resource(self.hold, Some(true), None));
             }
-        }
-        if self.failback_retry_at.is_some_and(|t| now >= t) {
-            self.failback_retry_at = None;
-            self.perform_auto_failback(now);
         }
     }
 

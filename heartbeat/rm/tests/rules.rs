@@ -609,3 +609,162 @@ fn lone_node_becomes_stable_and_can_shut_down() {
     }
     assert!(done, "shutdown completes");
 }
+
+/// node1 prefers A, node2 prefers B; a link cut makes each see the other dead
+/// while both run a group: both need a fence, and only node1 (first in ha.cf)
+/// may shoot at once, or both would die.
+#[test]
+fn split_with_groups_on_both_sides_lets_the_first_node_fence_first() {
+    let hares = "node1 10.0.0.1\nnode2 10.0.0.2\n";
+    let mut c = Cluster::new(
+        &["node1", "node2"],
+        Box::new(move |n| {
+            let mut k = cfg(n, &["node1", "node2"], hares, AutoFailback::On);
+            k.stonith = true;
+            k.fence_delay_ms = 3_000;
+            k
+        }),
+    );
+    c.start("node1");
+    c.start("node2");
+    c.advance(2_000);
+    assert_eq!(c.running("10.0.0.1"), ["node1"]);
+    assert_eq!(c.running("10.0.0.2"), ["node2"]);
+
+    // The split: statuses change on each side, nothing crosses any more.
+    let t = c.now;
+    for (me, other) in [("node1", "node2"), ("node2", "node1")] {
+        let n = c.node(me);
+        n.rm.on_node_status(t, other, "dead");
+        n.drain();
+    }
+    assert_eq!(
+        c.node("node1").fences,
+        ["node2"],
+        "first node fences at once"
+    );
+    assert!(c.node("node2").fences.is_empty(), "second node waits");
+    assert!(c
+        .node("node2")
+        .logs
+        .iter()
+        .any(|l| l.contains("Delaying STONITH of node1 by 3000 ms")));
+    c.node("node2").rm.tick(t + 2_900);
+    c.node("node2").drain();
+    assert!(c.node("node2").fences.is_empty(), "not before the delay");
+    // Had node1 been really dead, node2 fences it once the delay is over.
+    c.node("node2").rm.tick(t + 3_000);
+    c.node("node2").drain();
+    assert_eq!(c.node("node2").fences, ["node1"]);
+}
+
+#[test]
+fn a_node_that_comes_back_cancels_a_pending_fence() {
+    let mut k = cfg("node2", &["node1", "node2"], TUTORIAL, AutoFailback::On);
+    k.stonith = true;
+    let mut n = Node::new(k, 0);
+    n.rm.on_node_status(0, "node1", "active");
+    n.rm.on_comm_up(0);
+    n.deliver(
+        0,
+        &msg(
+            "node1",
+            &[
+                ("t", "resource"),
+                ("rsc_hold", "local"),
+                ("rtype", "full"),
+                ("isstable", "1"),
+            ],
+        ),
+    );
+    n.settle(0);
+    n.rm.on_node_status(5_000, "node1", "dead");
+    n.drain();
+    assert_eq!(n.fences, ["node1"]);
+    n.rm.on_fence_result(6_000, "node1", false);
+    n.drain();
+    assert!(n.logs.iter().any(|l| l.contains("STONITH of node1 failed")));
+    // The link heals before the 5 s retry: the retry is dropped.
+    n.rm.on_node_status(8_000, "node1", "active");
+    n.drain();
+    assert!(n
+        .logs
+        .iter()
+        .any(|l| l.contains("pending STONITH cancelled")));
+    n.rm.tick(12_000);
+    n.drain();
+    assert_eq!(
+        n.fences,
+        ["node1"],
+        "no second fence after the node came back"
+    );
+    assert!(n.take_ops().is_empty(), "and no takeover");
+}
+
+/// The tutorial split: node1 runs the group, node2 nothing. Only node2 fences.
+#[test]
+fn split_where_only_the_owner_holds_groups_fences_from_the_idle_side_only() {
+    let mut c = Cluster::new(
+        &["node1", "node2"],
+        Box::new(|n| {
+            let mut k = cfg(n, &["node1", "node2"], TUTORIAL, AutoFailback::On);
+            k.stonith = true;
+            k.fence_delay_ms = 3_000;
+            k
+        }),
+    );
+    c.start("node1");
+    c.start("node2");
+    c.advance(2_000);
+    assert_eq!(c.running(VIP), ["node1"]);
+    let t = c.now;
+    for (me, other) in [("node1", "node2"), ("node2", "node1")] {
+        let n = c.node(me);
+        n.rm.on_node_status(t, other, "dead");
+        n.drain();
+    }
+    let sent2 = c.node("node2").sent.clone();
+    assert!(
+        c.node("node1").fences.is_empty(),
+        "node1 fenced idle node2: {:?} / node2 sent {sent2:?}",
+        c.node("node1").logs,
+    );
+    assert_eq!(c.node("node2").fences, ["node1"]);
+}
+
+/// Both nodes start together (the cold start): each takes its own groups as soon
+/// as the other's report shows it holds none of them, not RQSTDELAY later.
+#[test]
+fn cold_start_takes_own_groups_without_waiting_for_the_request_delay() {
+    let hares = "node1 10.0.0.1\nnode2 10.0.0.2\n";
+    let mut n: Vec<Node> = ["node1", "node2"]
+        .iter()
+        .map(|me| {
+            let mut k = cfg(me, &["node1", "node2"], hares, AutoFailback::On);
+            k.rqst_delay_ms = 10_000;
+            Node::new(k, 0)
+        })
+        .collect();
+    n[0].rm.on_node_status(0, "node2", "active");
+    n[1].rm.on_node_status(0, "node1", "active");
+    n[0].rm.on_comm_up(0);
+    n[1].rm.on_comm_up(0);
+    // Exchange everything at t=0, completing ops at once; no time passes.
+    for _ in 0..20 {
+        let out0 = n[0].settle(0);
+        let out1 = n[1].settle(0);
+        if out0.is_empty() && out1.is_empty() {
+            break;
+        }
+        for m in &out0 {
+            n[1].deliver(0, m);
+        }
+        for m in &out1 {
+            n[0].deliver(0, m);
+        }
+    }
+    assert_eq!(n[0].rm.group_state("10.0.0.1"), Some(GroupState::Running));
+    assert_eq!(n[1].rm.group_state("10.0.0.2"), Some(GroupState::Running));
+    assert_eq!(n[0].rm.group_state("10.0.0.2"), Some(GroupState::Stopped));
+    assert_eq!(n[1].rm.group_state("10.0.0.1"), Some(GroupState::Stopped));
+}

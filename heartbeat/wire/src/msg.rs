@@ -105,9 +105,22 @@ impl Msg {
         Msg { fields: Vec::new() }
     }
 
+    /// An empty message with room for `fields` fields.
+    pub fn with_capacity(fields: usize) -> Msg {
+        Msg {
+            fields: Vec::with_capacity(fields),
+        }
+    }
+
+    /// Makes room for `more` fields beyond the current ones.
+    pub fn reserve(&mut self, more: usize) {
+        self.fields.reserve(more);
+    }
+
     /// A message whose first field is `t=<msg_type>`.
     pub fn with_type(msg_type: &str) -> Msg {
-        let mut m = Msg::new();
+        // The type plus the control fields hb-core appends (src, seq, hg, ts…).
+        let mut m = Msg::with_capacity(12);
         m.add_str("t", msg_type);
         m
     }

@@ -36,8 +36,22 @@ pub fn encode(msg: &Msg) -> Result<Vec<u8>, WireError> {
 /// unless already present, a `_compression_algorithm=<alg>` string field is appended to
 /// the message that holds them (heartbeat's `ha_msg_addstruct_compress` behaviour).
 pub fn encode_with(msg: &Msg, opts: &EncodeOptions) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::with_capacity(256);
-    encode_into(msg, opts, 0, &mut out)?;
+    let mut out = Vec::with_capacity(512);
+    encode_into(msg, opts, 0, None, &mut out)?;
+    Ok(out)
+}
+
+/// Encodes `msg` as if [`Msg::set_str`]`(name, value)` had been applied first (the
+/// first field of that name replaced in place, else appended), without copying the
+/// message: how a packet gets its in-band `auth` field.
+pub(crate) fn encode_with_str_set(
+    msg: &Msg,
+    opts: &EncodeOptions,
+    name: &str,
+    value: &[u8],
+) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::with_capacity(512);
+    encode_into(msg, opts, 0, Some((name, value)), &mut out)?;
     Ok(out)
 }
 
@@ -63,7 +77,7 @@ pub(crate) fn compress_child(
     depth: usize,
 ) -> Result<Vec<u8>, WireError> {
     let mut raw = Vec::new();
-    encode_into(child, opts, depth + 1, &mut raw).map_err(|e| match e {
+    encode_into(child, opts, depth + 1, None, &mut raw).map_err(|e| match e {
         WireError::TooDeep { .. } => too_deep_enc(name),
         other => other,
     })?;
@@ -89,13 +103,20 @@ fn encode_into(
     msg: &Msg,
     opts: &EncodeOptions,
     depth: usize,
+    mut set: Option<(&str, &[u8])>,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
     out.extend_from_slice(MSG_START);
     let mut needs_alg = false;
+    let mut prefix = Vec::with_capacity(32);
     for f in msg.fields() {
         check_name(&f.name)?;
-        let mut prefix = Vec::with_capacity(f.name.len() + 4);
+        if let Some((name, value)) = set.filter(|(n, _)| *n == f.name) {
+            ns::put_parts(out, &[b"(0)", name.as_bytes(), b"=", value]);
+            set = None;
+            continue;
+        }
+        prefix.clear();
         prefix.extend_from_slice(&[b'(', 0, b')']);
         prefix.extend_from_slice(f.name.as_bytes());
         prefix.push(b'=');
@@ -109,7 +130,7 @@ fn encode_into(
                     return Err(too_deep_enc(&f.name));
                 }
                 let mut inner = Vec::new();
-                encode_into(child, opts, depth + 1, &mut inner)?;
+                encode_into(child, opts, depth + 1, None, &mut inner)?;
                 (FieldType::Struct, inner.into())
             }
             Value::Uncompressed(child) => {
@@ -125,6 +146,10 @@ fn encode_into(
         };
         prefix[1] = ty.digit();
         ns::put_parts(out, &[&prefix, &value]);
+    }
+    if let Some((name, value)) = set {
+        check_name(name)?;
+        ns::put_parts(out, &[b"(0)", name.as_bytes(), b"=", value]);
     }
     if needs_alg && !msg.contains(COMPRESSION_ALGORITHM_FIELD) {
         let name = COMPRESSION_ALGORITHM_FIELD.as_bytes();
@@ -177,7 +202,8 @@ fn parse_msg(
             },
         );
     }
-    let mut msg = Msg::new();
+    // A status message has a dozen fields: room for them without regrowing.
+    let mut msg = Msg::with_capacity(16);
     let mut pos = start + MSG_START.len();
     loop {
         if buf[pos..end].starts_with(MSG_END) {

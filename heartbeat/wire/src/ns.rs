@@ -9,16 +9,32 @@ const MAX_LEN_DIGITS: usize = 10;
 
 /// Appends `len:data,` to `out`.
 pub(crate) fn put(out: &mut Vec<u8>, data: &[u8]) {
-    out.extend_from_slice(data.len().to_string().as_bytes());
+    put_len(out, data.len());
     out.push(b':');
     out.extend_from_slice(data);
     out.push(b',');
 }
 
+/// Appends `len` in decimal without a temporary string (every field of every packet).
+fn put_len(out: &mut Vec<u8>, len: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = len;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Appends `len:` + the concatenation of `parts` + `,` without building the body twice.
 pub(crate) fn put_parts(out: &mut Vec<u8>, parts: &[&[u8]]) {
     let len: usize = parts.iter().map(|p| p.len()).sum();
-    out.extend_from_slice(len.to_string().as_bytes());
+    put_len(out, len);
     out.push(b':');
     for p in parts {
         out.extend_from_slice(p);

@@ -98,26 +98,28 @@ pub fn encode_packet(msg: &Msg, opts: &PacketOptions) -> Result<Vec<u8>, WireErr
         compression: opts.compression,
     };
     let classic_auth = opts.msgfmt == MsgFmt::Classic && !msg.has_nested();
-    let signed;
-    let msg = if classic_auth {
-        let mut m = msg.clone();
-        let (idx, digest) = opts.keyring.try_sign(&classic::auth_input(&m)?)?;
-        m.set_str(AUTH_FIELD, format!("{idx} {digest}"));
-        signed = m;
-        &signed
+    let auth = if classic_auth {
+        let (idx, digest) = opts.keyring.try_sign(&classic::auth_input(msg)?)?;
+        Some(format!("{idx} {digest}"))
     } else {
-        msg
+        None
     };
-    let mut body = netstring::encode_with(msg, &enc)?;
+    let mut body = match &auth {
+        Some(a) => netstring::encode_with_str_set(msg, &enc, AUTH_FIELD, a.as_bytes())?,
+        None => netstring::encode_with(msg, &enc)?,
+    };
     if (opts.traditional_compression && body.len() > opts.compression_threshold)
         || body.len() >= MAXMSG
     {
-        let inner = if classic_auth {
-            let mut c = classic::encode_with(msg, &enc)?;
-            c.push(0);
-            c
-        } else {
-            body
+        let inner = match &auth {
+            Some(a) => {
+                let mut signed = msg.clone();
+                signed.set_str(AUTH_FIELD, a);
+                let mut c = classic::encode_with(&signed, &enc)?;
+                c.push(0);
+                c
+            }
+            None => body,
         };
         if inner.len() > MAX_UNCOMPRESSED {
             return Err(WireError::TooBig {
@@ -338,6 +340,33 @@ mod tests {
             Some("1 be97eb438fa1c804853ac658835a818da0c0d0cc")
         );
         assert_eq!(encode_packet(&decoded, &opts).unwrap(), bytes);
+    }
+
+    #[test]
+    fn stale_auth_field_is_replaced_in_place() {
+        // A received message re-sent (a retransmission, a relayed copy) still carries
+        // its old `auth` field: the new one takes its place, as set_str would.
+        let ring = sha1_ring();
+        let opts = PacketOptions::new(ring.clone());
+        let mut m = worked_example_msg();
+        m.set_str("auth", "1 0000");
+        m.add_str("after", "x");
+        let mut expected_msg = m.clone();
+        let (idx, digest) = ring.sign(&classic::auth_input(&m).unwrap());
+        expected_msg.set_str("auth", format!("{idx} {digest}"));
+        let mut expected = netstring::encode(&expected_msg).unwrap();
+        let (idx, digest) = ring.sign(&expected);
+        ns::put(&mut expected, format!("{idx} {digest}").as_bytes());
+        let got = encode_packet(&m, &opts).unwrap();
+        assert_eq!(got, expected);
+        let back = decode_packet(&got, &ring).unwrap();
+        let names: Vec<&str> = back.fields().iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(&names[names.len() - 2..], ["auth", "after"]);
+        // Without an old one, the field is appended (the worked example's layout).
+        assert_eq!(
+            encode_packet(&worked_example_msg(), &opts).unwrap(),
+            worked_example_bytes()
+        );
     }
 
     #[test]

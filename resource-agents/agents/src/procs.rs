@@ -172,7 +172,8 @@ pub fn wait_gone(pid: i32, limit: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        // Stops sit on the failover path: poll finely, it costs nothing here.
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -335,3 +335,106 @@ fn silent_daemon_times_out_with_code_12() {
     assert_eq!(o.code, TIMEOUT);
     assert!(started.elapsed() < OVERALL_TIMEOUT + Duration::from_secs(2));
 }
+
+#[test]
+fn rscgroups_lines_sentences_and_json() {
+    let s = server();
+    let o = cl(&s, &["rscgroups"]);
+    assert_eq!(
+        (o.stdout.as_str(), o.code),
+        (
+            "IPaddr::10.0.0.100/24/eth0 httpd\tpreferred=alpha\tholder=alpha\tstate=running\t\
+             failures=1\tlast=\"monitor of httpd failed (rc 7)\"\n\
+             10.0.0.101\tpreferred=bravo\tholder=-\tstate=stopped\tfailures=0\n",
+            0
+        ),
+        "{}",
+        o.stderr
+    );
+    let o = cl(&s, &["rscgroups", "-m"]);
+    assert_eq!(
+        o.stdout,
+        "Resource group IPaddr::10.0.0.100/24/eth0 httpd (preferred node alpha) is running \
+         on this node, held by alpha, 1 failure, last: monitor of httpd failed (rc 7).\n\
+         Resource group 10.0.0.101 (preferred node bravo) is stopped on this node, \
+         held by no known node, 0 failures.\n"
+    );
+    let o = cl(&s, &["--json", "rscgroups"]);
+    assert_eq!(o.code, 0);
+    assert_eq!(
+        serde_json::from_str::<Json>(&o.stdout).unwrap(),
+        json!([
+            {"key": "IPaddr::10.0.0.100/24/eth0",
+             "resources": ["IPaddr::10.0.0.100/24/eth0", "httpd"],
+             "preferred": "alpha", "holder": "alpha", "state": "running",
+             "failures": 1, "last_failure": "monitor of httpd failed (rc 7)"},
+            {"key": "10.0.0.101", "resources": ["10.0.0.101"],
+             "preferred": "bravo", "holder": null, "state": "stopped",
+             "failures": 0, "last_failure": null}
+        ])
+    );
+    let o = cl(&s, &["rscgroups", "-x"]);
+    assert_eq!(o.code, PARAMETER_ERROR);
+}
+
+#[test]
+fn rscgroups_says_why_there_is_nothing_to_list() {
+    let mut view = FakeView::new();
+    view.groups = Some(Vec::new());
+    let o = cl(&server_with(view, Options::default()), &["rscgroups"]);
+    assert_eq!((o.stdout.as_str(), o.code), ("", 1));
+    assert!(o
+        .stderr
+        .ends_with("ERROR: No haresources resource groups on this node\n"));
+
+    let mut view = FakeView::new();
+    view.groups = None;
+    let o = cl(
+        &server_with(view, Options::default()),
+        &["--json", "rscgroups"],
+    );
+    assert_eq!(o.code, 1);
+    let v: Json = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(
+        v["error"],
+        "Cannot get resource groups (no haresources resource manager on this node)"
+    );
+    assert_eq!(v["exit_code"], 1);
+
+    let mut view = FakeView::new();
+    view.pacemaker = Some("respawn".into());
+    view.manages = false;
+    let o = cl(&server_with(view, Options::default()), &["rscgroups"]);
+    assert_eq!(o.code, 1);
+    assert!(o
+        .stderr
+        .contains("ERROR: Cannot get resource groups of a pacemaker cluster; try crm_mon\n"));
+}
+
+#[test]
+fn rscgroups_of_a_debian_heartbeat_is_not_supported() {
+    let opts = Options {
+        unknown_reqtypes: vec!["rscgroups".into()],
+        ..Options::default()
+    };
+    let s = server_with(FakeView::new(), opts);
+    let o = cl(&s, &["rscgroups"]);
+    assert_eq!((o.stdout.as_str(), o.code), ("", 1));
+    let lines: Vec<_> = o.stderr.lines().collect();
+    assert!(
+        lines[0].ends_with("ERROR: Cannot get resource groups"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].ends_with("ERROR: REASON: request rscgroups is not supported by this heartbeat"),
+        "{lines:?}"
+    );
+    // The library tells it apart from a refusal with a reason.
+    let mut c = HbClient::signon(&s.path, None).unwrap();
+    assert!(matches!(
+        c.rsc_groups(),
+        Err(ApiError::Unsupported { reqtype }) if reqtype == "rscgroups"
+    ));
+    // The connection stays usable afterwards.
+    assert_eq!(c.get_resources().unwrap(), "local");
+}

@@ -5,6 +5,8 @@ pub(crate) struct FakeView {
     pub nodes: Vec<NodeInfo>,
     pub pacemaker: Option<String>,
     pub manages: bool,
+    /// `rscgroups`; `None` plays a daemon without resource manager.
+    pub groups: Option<Vec<crate::rscgroups::RscGroup>>,
 }
 
 impl FakeView {
@@ -23,6 +25,7 @@ impl FakeView {
             ],
             pacemaker: Some("false".into()),
             manages: true,
+            groups: Some(fake_groups()),
         }
     }
 }
@@ -80,6 +83,33 @@ impl ClusterView for FakeView {
     fn manages_resources(&self) -> bool {
         self.manages
     }
+    fn rsc_groups(&self) -> Option<Vec<crate::rscgroups::RscGroup>> {
+        self.groups.clone()
+    }
+}
+
+/// alpha's web group after one repaired monitor failure, and bravo's idle address.
+pub(crate) fn fake_groups() -> Vec<crate::rscgroups::RscGroup> {
+    vec![
+        crate::rscgroups::RscGroup {
+            key: "IPaddr::10.0.0.100/24/eth0".into(),
+            resources: vec!["IPaddr::10.0.0.100/24/eth0".into(), "httpd".into()],
+            preferred: "alpha".into(),
+            holder: Some("alpha".into()),
+            state: "running".into(),
+            failures: 1,
+            last_failure: Some("monitor of httpd failed (rc 7)".into()),
+        },
+        crate::rscgroups::RscGroup {
+            key: "10.0.0.101".into(),
+            resources: vec!["10.0.0.101".into()],
+            preferred: "bravo".into(),
+            holder: None,
+            state: "stopped".into(),
+            failures: 0,
+            last_failure: None,
+        },
+    ]
 }
 
 pub(crate) fn default_auth() -> Vec<ApiAuth> {
@@ -916,4 +946,76 @@ fn casual_client_signing_on_again_replaces_its_stale_session() {
     let out = s.handle(3, signon_msg(4242, "4242", 0, 0), &view);
     assert!(out.iter().any(|o| matches!(o, ApiOutput::Close(3, _))));
     assert_eq!(s.clients().count(), 1);
+}
+
+#[test]
+fn stonithd_signs_on_as_root_without_an_apiauth_entry() {
+    let view = FakeView::new();
+    let auth: Vec<ApiAuth> = default_auth()
+        .into_iter()
+        .filter(|a| a.name != "default")
+        .collect();
+    let mut s = ApiServer::new(auth, MsgFmt::Classic);
+    s.connect(
+        1,
+        PeerCred {
+            pid: 9,
+            uid: 0,
+            gid: 0,
+        },
+    );
+    let out = s.handle(1, signon_msg(9, "stonithd", 0, 0), &view);
+    assert!(s.is_client_online("stonithd"), "{out:?}");
+    let mut s = ApiServer::new(default_auth(), MsgFmt::Classic);
+    s.connect(
+        2,
+        PeerCred {
+            pid: 10,
+            uid: 1000,
+            gid: 1000,
+        },
+    );
+    assert_eq!(
+        refused(&s.handle(2, signon_msg(10, "stonithd", 1000, 1000), &view)),
+        "client failed authorization"
+    );
+}
+
+#[test]
+fn rscgroups_lists_every_group_in_one_reply() {
+    let mut view = FakeView::new();
+    let mut s = casual_server(&view);
+    let r = one_reply(&s.handle(1, req("rscgroups", 500, "500", &[]), &view)).clone();
+    assert_eq!(
+        names(&r)[..4],
+        ["t", "reqtype", "numgroups", "group0_key"],
+        "{r:?}"
+    );
+    assert_eq!(names(&r).last(), Some(&"result"));
+    assert_eq!(r.get_str("result"), Some("OK"));
+    assert_eq!(r.get_str("group0_state"), Some("running"));
+    assert_eq!(
+        r.get_str("group0_last_failure"),
+        Some("monitor of httpd failed (rc 7)")
+    );
+    assert_eq!(crate::rscgroups::decode(&r).unwrap(), fake_groups());
+
+    // No resource manager (-M): refused with a reason, unlike an unknown request.
+    view.groups = None;
+    let r = one_reply(&s.handle(1, req("rscgroups", 500, "500", &[]), &view)).clone();
+    assert_eq!(r.get_str("result"), Some("badreq"));
+    assert_eq!(r.get_str("info"), Some(NO_HARESOURCES_MANAGER));
+
+    view.groups = Some(Vec::new());
+    let r = one_reply(&s.handle(1, req("rscgroups", 500, "500", &[]), &view)).clone();
+    assert_eq!(
+        (r.get_str("numgroups"), r.get_str("result")),
+        (Some("0"), Some("OK"))
+    );
+
+    view.manages = false;
+    view.groups = Some(fake_groups());
+    let r = one_reply(&s.handle(1, req("rscgroups", 500, "500", &[]), &view)).clone();
+    assert_eq!(r.get_str("result"), Some("badreq"));
+    assert!(r.get_str("info").unwrap().contains("managed by crm"));
 }
