@@ -238,36 +238,18 @@ impl Net {
         } else {
             format!("numgen random mod 100 < {percent} counter drop")
         };
-        // `add` + `delete` makes the removal of an old table idempotent, and the whole
-        // script is one nft transaction, so there is no window without the rule.
-        let script = format!(
-            "add table inet {LOSS_TABLE}\n\
-             delete table inet {LOSS_TABLE}\n\
-             table inet {LOSS_TABLE} {{\n\
-             \tchain input {{\n\
+        let body = format!(
+            "\tchain input {{\n\
              \t\ttype filter hook input priority 0; policy accept;\n\
              \t\tmeta l4proto udp {verdict}\n\
-             \t}}\n\
-             }}\n"
+             \t}}\n"
         );
-        cmd::run_ok_with_input(
-            &["ip", "netns", "exec", &ns, "nft", "-f", "-"],
-            &script,
-            SHORT,
-        )
-        .map(drop)
+        nft_replace_table(&ns, LOSS_TABLE, &body)
     }
 
     /// Removes the loss set by [`Net::set_loss`] (no error if there is none).
     pub fn clear_loss(&self, i: usize) -> Result<()> {
-        let ns = self.ns(i)?;
-        let script = format!("add table inet {LOSS_TABLE}\ndelete table inet {LOSS_TABLE}\n");
-        cmd::run_ok_with_input(
-            &["ip", "netns", "exec", &ns, "nft", "-f", "-"],
-            &script,
-            SHORT,
-        )
-        .map(drop)
+        nft_delete_table(&self.ns(i)?, LOSS_TABLE)
     }
 
     /// Number of packets the loss rule of node `i` has dropped so far.
@@ -357,6 +339,32 @@ impl Drop for Net {
             }
         }
     }
+}
+
+/// Replaces (or creates) the `inet` table `table` in namespace `ns` with `body` (its
+/// chains). `add` + `delete` first makes the removal of an old table idempotent, and
+/// the whole script is one nft transaction: there is no window without the rules.
+pub fn nft_replace_table(ns: &str, table: &str, body: &str) -> Result<()> {
+    let script = format!(
+        "add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n{body}}}\n"
+    );
+    cmd::run_ok_with_input(
+        &["ip", "netns", "exec", ns, "nft", "-f", "-"],
+        &script,
+        SHORT,
+    )
+    .map(drop)
+}
+
+/// Removes the `inet` table `table` from namespace `ns` (no error when there is none).
+pub fn nft_delete_table(ns: &str, table: &str) -> Result<()> {
+    let script = format!("add table inet {table}\ndelete table inet {table}\n");
+    cmd::run_ok_with_input(
+        &["ip", "netns", "exec", ns, "nft", "-f", "-"],
+        &script,
+        SHORT,
+    )
+    .map(drop)
 }
 
 #[cfg(test)]

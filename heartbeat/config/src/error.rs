@@ -15,8 +15,8 @@ pub struct ConfigError {
     pub file: PathBuf,
     /// 1-based line number, or 0 for the whole file.
     pub line: usize,
-    /// What is wrong.
-    #[source]
+    /// What is wrong. Part of the message, not a `source`: error chains
+    /// (`{:#}`) would print it, and an I/O cause, a second time.
     pub kind: ErrorKind,
 }
 

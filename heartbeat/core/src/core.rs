@@ -590,7 +590,9 @@ impl Core {
 
     fn on_shutdone(&mut self, now: Now, idx: usize, hg: u64, msg: Msg) {
         let name = self.nodes[idx].name.clone();
-        info!("Received shutdown notice from '{}'.", name);
+        // heartbeat's line comes from its resource manager (ours logs it too); here
+        // it would appear twice.
+        debug!("Received shutdown notice from '{}'.", name);
         self.nodes[idx].shutdown_gen = Some(hg);
         self.actions
             .push_back(Action::ShutdownNotice { node: name });

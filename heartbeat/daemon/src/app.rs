@@ -135,7 +135,8 @@ pub fn start(opts: Opts) -> Result<()> {
             tracing::info!("{} Heartbeat restart after a partition.", node);
             return Err(reexec());
         }
-        Err(e) => tracing::error!("heartbeat stopped on error: {:#}", e),
+        // main() logs the error itself ("Heartbeat not started: …").
+        Err(_) => {}
     }
     result.map(drop)
 }
@@ -426,7 +427,6 @@ impl Daemon {
         if let Some(rm) = self.rm.as_mut() {
             if self.core.comm_up() {
                 self.rm_stopping = true;
-                tracing::info!("Giving up all HA resources.");
                 rm.shutdown(now.mono_ms);
                 return None;
             }

@@ -407,10 +407,7 @@ impl ResourceManager {
             return;
         }
         self.shutdown_in_progress = true;
-        self.log(
-            LogLevel::Info,
-            "Heartbeat shutdown in progress.".to_string(),
-        );
+        // The daemon has logged "Heartbeat shutdown in progress. (pid)" already.
         self.log(LogLevel::Info, "Giving up all HA resources.".to_string());
         // Excluding ourselves lets peers take each group as soon as it is
         // stopped here, instead of waiting for shutdone.

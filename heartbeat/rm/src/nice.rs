@@ -816,10 +816,7 @@ impl ResourceManager {
         if self.nice {
             self.send(msgs::resource(HB_NO_RSC, Some(false), Some("shutdown")));
         }
-        self.log(
-            LogLevel::Info,
-            "Heartbeat shutdown in progress.".to_string(),
-        );
+        // The daemon has logged "Heartbeat shutdown in progress. (pid)" already.
         self.log(LogLevel::Info, "Giving up all HA resources.".to_string());
         let all = (0..self.groups.len()).collect();
         self.job(all, false, Then::Shutdown);
