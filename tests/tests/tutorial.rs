@@ -658,12 +658,13 @@ fn tutorial_link_cut() -> Result<()> {
 /// The tests' own fencing device, a cluster-glue external plugin: "powering off" a
 /// node kills every process of its mount namespace and flushes its addresses, as
 /// pulling the plug would. `powerdir/<node>` holds the node's mount namespace id,
-/// `powerdir/broken` makes every operation fail, `powerdir/log` records resets.
+/// `powerdir/broken` makes resets fail (the switch still answers `status`, as a
+/// real one with a dead outlet relay would), `powerdir/log` records resets.
 const NSPOWER: &str = r#"#!/bin/sh
 case "$1" in
 getconfignames) echo "powerdir hostlist" ;;
 gethosts) for h in $hostlist; do echo "$h"; done ;;
-status) [ -d "$powerdir" ] && [ ! -e "$powerdir/broken" ] ;;
+status) [ -d "$powerdir" ] ;;
 on) exit 0 ;;
 reset|off)
     if [ -e "$powerdir/broken" ]; then echo "power switch does not answer" >&2; exit 1; fi
@@ -802,9 +803,18 @@ fn split_brain_with_a_failing_fence_device_takes_nothing_over() -> Result<()> {
     f.cut_node1()?;
     // Dead after 3 s, then fencing rounds every ~5 s: wait for two failures.
     let n2 = &f.t.nodes[1];
-    n2.wait_log("STONITH of node1 failed", LIMIT)?;
+    let logs = || {
+        format!(
+            "--- node1\n{}\n--- node2\n{}",
+            tail(&f.t.nodes[0].log(), 40),
+            tail(&n2.log(), 40)
+        )
+    };
+    n2.wait_log("STONITH of node1 failed", LIMIT)
+        .with_context(logs)?;
     let from = n2.log_len();
-    n2.wait_log_after(from, "STONITH of node1 failed", LIMIT)?;
+    n2.wait_log_after(from, "STONITH of node1 failed", LIMIT)
+        .with_context(logs)?;
     ensure!(
         !holds_vip(n2.netns(), f.t.vip),
         "node2 took the VIP without a successful fence:\n{}",

@@ -19,6 +19,11 @@ pub const RETRY_DELAY_MS: Millis = 1000;
 /// At most this much of a request's time is kept back when a peer is asked (a tenth
 /// of it for short requests), for the peer's result to travel back.
 pub const PEER_MARGIN_MS: Millis = 2000;
+/// How long peers have to claim a request before it is `cannot`. A claim is sent
+/// as soon as a peer reads the request (milliseconds through heartbeat); waiting
+/// the whole request timeout for one that cannot come would hold a takeover back
+/// for minutes when no node has a device for the target.
+pub const CLAIM_WAIT_MS: Millis = 5000;
 
 /// Plugin types allowed to fence the node they run on: `suicide` exists for that, and
 /// `null` is used for "last gasp" tests. For every other type cluster-glue's stonithd
@@ -137,7 +142,24 @@ enum Phase {
         reqid: String,
         claimed_by: Vec<String>,
         failed: Vec<FenceOutcome>,
+        /// Without a claim by then, nobody can do it.
+        claim_by: Millis,
     },
+}
+
+impl Phase {
+    /// When this phase needs [`Fencer::tick`] before the operation's deadline.
+    fn due(&self) -> Option<Millis> {
+        match self {
+            Phase::RetryWait { until } => Some(*until),
+            Phase::AskingPeers {
+                claimed_by,
+                claim_by,
+                ..
+            } if claimed_by.is_empty() => Some(*claim_by),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -259,10 +281,7 @@ impl Fencer {
     pub fn next_wakeup(&self) -> Option<Millis> {
         self.ops
             .values()
-            .map(|op| match op.phase {
-                Phase::RetryWait { until } => until.min(op.deadline),
-                _ => op.deadline,
-            })
+            .map(|op| op.phase.due().map_or(op.deadline, |d| d.min(op.deadline)))
             .min()
     }
 
@@ -377,22 +396,31 @@ impl Fencer {
         let due: Vec<u64> = self
             .ops
             .iter()
-            .filter(|(_, op)| {
-                now >= op.deadline || matches!(op.phase, Phase::RetryWait { until } if now >= until)
-            })
+            .filter(|(_, op)| now >= op.deadline || op.phase.due().is_some_and(|d| now >= d))
             .map(|(id, _)| *id)
             .collect();
         for id in due {
             let Some(op) = self.ops.get(&id) else {
                 continue;
             };
-            if now >= op.deadline {
+            let unclaimed = match &op.phase {
+                Phase::AskingPeers {
+                    claimed_by,
+                    claim_by,
+                    ..
+                } if claimed_by.is_empty() && now >= *claim_by => {
+                    Some(claim_by.saturating_sub(op.deadline.saturating_sub(op.timeout_ms)))
+                }
+                _ => None,
+            };
+            if now >= op.deadline || unclaimed.is_some() {
                 let (result, detail) = match &op.phase {
                     Phase::AskingPeers { claimed_by, .. } if claimed_by.is_empty() => (
                         FenceResult::Cannot,
                         format!(
                             "no local device covers {} and no peer claimed it within {} ms",
-                            op.node, op.timeout_ms
+                            op.node,
+                            unclaimed.unwrap_or(op.timeout_ms)
                         ),
                     ),
                     Phase::AskingPeers { claimed_by, .. } => (
@@ -604,6 +632,7 @@ impl Fencer {
                     reqid: reqid.clone(),
                     claimed_by: Vec::new(),
                     failed: Vec::new(),
+                    claim_by: now.saturating_add(CLAIM_WAIT_MS),
                 };
                 // Peers get a little less time than we have, so that their result
                 // still reaches us before our own deadline.
@@ -930,6 +959,39 @@ mod tests {
         assert!(o.detail.contains("no cluster"), "{}", o.detail);
         assert!(!a.iter().any(|x| matches!(x, Action::Announce(_))));
         assert!(a.iter().any(|x| matches!(x, Action::Notify(_))));
+    }
+
+    #[test]
+    fn unclaimed_peer_request_is_cannot_after_the_claim_window_not_the_timeout() {
+        let mut f = Fencer::new("me", 2, "me-42");
+        f.set_cluster(true);
+        let a = f.fence(100, local(1, 1), "n1", FenceAction::Reset, 60_000);
+        assert!(matches!(a.first(), Some(Action::AskPeers(_))), "{a:?}");
+        assert_eq!(f.next_wakeup(), Some(100 + CLAIM_WAIT_MS));
+        assert!(f.tick(100 + CLAIM_WAIT_MS - 1).is_empty());
+        let a = f.tick(100 + CLAIM_WAIT_MS);
+        let o = &replies(&a)[0].2;
+        assert_eq!(o.result, FenceResult::Cannot);
+        assert!(o.detail.contains("within 5000 ms"), "{}", o.detail);
+
+        // A claim inside the window: the request then runs to its own deadline.
+        let a = f.fence(10_000, local(1, 2), "n2", FenceAction::Reset, 60_000);
+        let Some(Action::AskPeers(req)) = a.first() else {
+            panic!("no AskPeers: {a:?}")
+        };
+        f.on_peer_claim(
+            "peer",
+            &PeerClaim {
+                node: "n2".into(),
+                action: FenceAction::Reset,
+                reqid: req.reqid.clone(),
+            },
+        );
+        assert!(
+            f.tick(10_000 + CLAIM_WAIT_MS).is_empty(),
+            "claimed: no early end"
+        );
+        assert_eq!(f.next_wakeup(), Some(70_000));
     }
 
     #[test]
