@@ -195,6 +195,14 @@ fn read_addrs() -> Result<Vec<AddrEntry>, AgentError> {
     netif::ipv4_addrs().map_err(|e| AgentError::generic(format!("getifaddrs: {e}")))
 }
 
+/// IFF_UP of `nic` from sysfs; unknown counts as down (then `ip link set up` runs).
+fn link_is_up(nic: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{nic}/flags"))
+        .ok()
+        .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+        .is_some_and(|flags| flags & libc::IFF_UP as u32 != 0)
+}
+
 /// Runs `ip <args>`; a missing binary is OCF_ERR_INSTALLED.
 fn ip_cmd(args: &[String]) -> Result<(), AgentError> {
     let out = Command::new("ip").args(args).output().map_err(|e| {
@@ -327,8 +335,11 @@ pub fn start(flavor: Flavor, env: &OcfEnv, p: &IpParams) -> AgentResult {
         ),
     );
     ip_cmd(&args)?;
-    ocf::log(Level::Info, &format!("Bringing device {} up", r.nic));
-    ip_cmd(&["link".into(), "set".into(), r.nic.clone(), "up".into()])?;
+    // One exec less on the failover path when the link is up already (the usual case).
+    if !link_is_up(&r.nic) {
+        ocf::log(Level::Info, &format!("Bringing device {} up", r.nic));
+        ip_cmd(&["link".into(), "set".into(), r.nic.clone(), "up".into()])?;
+    }
     let addrs = read_addrs()?;
     let is_lo = addrs.iter().any(|a| a.device() == r.nic && a.is_loopback());
     if !is_lo {
