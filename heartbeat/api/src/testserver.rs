@@ -115,6 +115,9 @@ fn serve(
             for o in out {
                 let keep_going = match o {
                     ApiOutput::Reply(c, m) => c != conn || send(&mut stream, &m),
+                    // Closing another connection (a stale session this sign-on
+                    // replaced) is that connection's business: its client is gone.
+                    ApiOutput::Close(c, _) if c != conn => true,
                     ApiOutput::Close(..) => {
                         let _ = stream.flush();
                         false

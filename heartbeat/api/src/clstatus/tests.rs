@@ -223,7 +223,9 @@ fn links() {
     let o = cl(&s, &["hblinkstatus", "bravo", "eth1", "-m"]);
     assert_eq!(
         (o.stdout.as_str(), o.code),
-        ("The node bravo's heartbeat link eth1 is dead\n", 1)
+        ("The node bravo's heartbeat link eth1 is dead\n", 1),
+        "stderr: {}",
+        o.stderr
     );
     let o = cl(&s, &["hblinkstatus", "bravo", "eth7"]);
     assert_eq!(o.code, 13);
