@@ -23,11 +23,6 @@ const FENCE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a request waits for stonithd to answer on its socket (it may be
 /// starting or restarting).
 const CONNECT_PATIENCE: Duration = Duration::from_secs(15);
-/// Restart pacing of a stonithd that keeps dying.
-const RESTART_GAP: Duration = Duration::from_secs(1);
-const MAX_RESTARTS: usize = 5;
-const RESTART_WINDOW: Duration = Duration::from_secs(60);
-const RESTART_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The outcome of one fence request, for the event loop.
 #[derive(Debug)]
@@ -187,29 +182,14 @@ async fn supervise(
     socket: PathBuf,
     mut stop: oneshot::Receiver<()>,
 ) {
-    let mut starts: Vec<tokio::time::Instant> = Vec::new();
+    let mut pacer = crate::child::RestartPacer::new("stonithd");
     loop {
-        let now = tokio::time::Instant::now();
-        starts.retain(|t| now.duration_since(*t) < RESTART_WINDOW);
-        let pause = if starts.len() >= MAX_RESTARTS {
-            tracing::error!(
-                "stonithd restarted {} times within {}s: waiting {}s",
-                starts.len(),
-                RESTART_WINDOW.as_secs(),
-                RESTART_BACKOFF.as_secs()
-            );
-            starts.clear();
-            RESTART_BACKOFF
-        } else if let Some(last) = starts.last() {
-            RESTART_GAP.saturating_sub(now.duration_since(*last))
-        } else {
-            Duration::ZERO
-        };
+        let pause = pacer.pause();
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = &mut stop => return,
         }
-        starts.push(tokio::time::Instant::now());
+        pacer.started();
         // A stonithd left by a killed predecessor still serves the socket.
         if tokio::net::UnixStream::connect(&socket).await.is_ok() {
             tracing::info!(
@@ -232,7 +212,7 @@ async fn supervise(
                 tracing::error!("stonithd exited ({}); restarting it", why);
             }
             _ = &mut stop => {
-                terminate(&mut child).await;
+                crate::child::terminate(&mut child).await;
                 return;
             }
         }
@@ -241,34 +221,8 @@ async fn supervise(
 
 fn spawn(bin: &Path, args: &[String]) -> std::io::Result<Child> {
     let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
-    // Not in heartbeat's process group: a terminal's ^C must not reach it.
-    cmd.process_group(0);
-    let child = cmd.spawn()?;
-    tracing::info!(
-        "Starting {} as pid {}",
-        bin.display(),
-        child.id().unwrap_or(0)
-    );
-    Ok(child)
-}
-
-async fn terminate(c: &mut Child) {
-    if let Some(pid) = c.id() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    if tokio::time::timeout(Duration::from_secs(4), c.wait())
-        .await
-        .is_err()
-    {
-        let _ = c.start_kill();
-        let _ = c.wait().await;
-    }
+    cmd.args(args);
+    crate::child::spawn(cmd, bin)
 }
 
 #[cfg(test)]

@@ -26,11 +26,6 @@ use tokio::sync::mpsc;
 pub const INSTALLED_LRMD: &str = "/usr/libexec/rust-ha/lrmd";
 /// How long to wait for a freshly started lrmd to answer on its socket.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
-/// Restarts allowed within [`RESTART_WINDOW`] before backing off.
-const MAX_RESTARTS: usize = 5;
-const RESTART_WINDOW: Duration = Duration::from_secs(60);
-/// Back-off once lrmd is restarting too fast.
-const RESTART_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One resource as lrmd knows it (class `heartbeat`, positional parameters).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,7 +131,7 @@ impl Lrm {
             events,
             cmd_rx,
             session: 0,
-            starts: Vec::new(),
+            pacer: crate::child::RestartPacer::new("lrmd"),
         };
         let task = tokio::spawn(sup.run());
         Lrm { cmd_tx, task }
@@ -214,7 +209,7 @@ struct Supervisor {
     events: mpsc::Sender<LrmEvent>,
     cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     session: u64,
-    starts: Vec<tokio::time::Instant>,
+    pacer: crate::child::RestartPacer,
 }
 
 enum SessionEnd {
@@ -250,7 +245,7 @@ impl Supervisor {
             let end = self.session_run(child.as_mut()).await;
             if let Some(c) = child.as_mut() {
                 if matches!(end, SessionEnd::Stop) {
-                    terminate(c).await;
+                    crate::child::terminate(c).await;
                 } else {
                     // A connection problem with a live lrmd: start afresh.
                     let _ = c.start_kill();
@@ -273,25 +268,10 @@ impl Supervisor {
         }
     }
 
-    /// Rate limit: at most MAX_RESTARTS starts in RESTART_WINDOW, and one per second.
+    /// The restart rate limit (crate::child::RestartPacer).
     async fn pace_restarts(&mut self) {
-        let now = tokio::time::Instant::now();
-        self.starts
-            .retain(|t| now.duration_since(*t) < RESTART_WINDOW);
-        if self.starts.len() >= MAX_RESTARTS {
-            tracing::error!(
-                "lrmd restarted {} times within {}s: waiting {}s",
-                self.starts.len(),
-                RESTART_WINDOW.as_secs(),
-                RESTART_BACKOFF.as_secs()
-            );
-            tokio::time::sleep(RESTART_BACKOFF).await;
-            self.starts.clear();
-        } else if let Some(last) = self.starts.last() {
-            let gap = Duration::from_secs(1).saturating_sub(now.duration_since(*last));
-            tokio::time::sleep(gap).await;
-        }
-        self.starts.push(tokio::time::Instant::now());
+        tokio::time::sleep(self.pacer.pause()).await;
+        self.pacer.started();
     }
 
     async fn session_run(&mut self, mut child: Option<&mut Child>) -> SessionEnd {
@@ -423,10 +403,7 @@ async fn wait_opt(child: Option<&mut Child>) -> String {
 
 fn spawn_lrmd(bin: &Path, socket: &Path, log: &LrmdLog) -> std::io::Result<Child> {
     let mut cmd = Command::new(bin);
-    cmd.arg("--socket")
-        .arg(socket)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
+    cmd.arg("--socket").arg(socket);
     match log {
         // Its log lines join ours on stderr.
         LrmdLog::Stderr => {}
@@ -437,32 +414,7 @@ fn spawn_lrmd(bin: &Path, socket: &Path, log: &LrmdLog) -> std::io::Result<Child
             cmd.arg("--syslog").stderr(Stdio::null());
         }
     }
-    // lrmd must not die with heartbeat's terminal session nor get our signals.
-    cmd.process_group(0);
-    let child = cmd.spawn()?;
-    tracing::info!(
-        "Starting {} as pid {}",
-        bin.display(),
-        child.id().unwrap_or(0)
-    );
-    Ok(child)
-}
-
-/// Graceful lrmd stop: SIGTERM, then SIGKILL if it lingers.
-async fn terminate(c: &mut Child) {
-    if let Some(pid) = c.id() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    if tokio::time::timeout(Duration::from_secs(4), c.wait())
-        .await
-        .is_err()
-    {
-        let _ = c.start_kill();
-        let _ = c.wait().await;
-    }
+    crate::child::spawn(cmd, bin)
 }
 
 /// lrmd resource ids for every resource of every group, keyed by (group key, index).

@@ -5,6 +5,7 @@
 //! several nodes on one machine.
 
 mod app;
+mod child;
 mod config;
 mod fencing;
 mod fifo;
