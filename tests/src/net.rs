@@ -77,6 +77,30 @@ impl Net {
             "0",
         ])?;
         run_ok(&["ip", "-n", &br, "link", "set", BRIDGE, "up"])?;
+        // With br_netfilter in the kernel (Docker loads it) every frame crossing the
+        // bridge also walks the IP hooks, in the softirq of the sending node, so it is
+        // charged to the daemon that sent it. A switch between real nodes costs them
+        // nothing: switch the hooks off in the bridge's own namespace (absent keys mean
+        // no br_netfilter, nothing to do).
+        for key in [
+            "net.bridge.bridge-nf-call-iptables",
+            "net.bridge.bridge-nf-call-ip6tables",
+            "net.bridge.bridge-nf-call-arptables",
+        ] {
+            let _ = cmd::run(
+                &[
+                    "ip",
+                    "netns",
+                    "exec",
+                    &br,
+                    "sysctl",
+                    "-q",
+                    "-w",
+                    &format!("{key}=0"),
+                ],
+                SHORT,
+            );
+        }
         for i in 1..=self.n_nodes {
             let ns = self.ns_name(i);
             self.add_ns(&ns)?;

@@ -441,6 +441,11 @@ fn medium_scenario(kind: Kind, n: usize) -> Result<()> {
         }
     }
 
+    if kind != Kind::Serial {
+        assert_wakes_once_per_keepalive(&c)?;
+        c.phase("settled: one wake-up per keepalive");
+    }
+
     let last = n - 1;
     let survivors: Vec<usize> = (0..last).collect();
     c.kill_and_check_dead(last, &survivors)?;
@@ -703,6 +708,42 @@ fn partition_heals() -> Result<()> {
 }
 
 // ----- hostile packets -----------------------------------------------------------
+
+/// Voluntary context switches of the daemon's main thread (the event loop): how many
+/// times it went to sleep, so how many times it was woken.
+fn loop_wakeups(node: &Node) -> Result<u64> {
+    let pid = node.pid().context("node has no pid")?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no voluntary_ctxt_switches in /proc/<pid>/status")
+}
+
+/// Once every node is active, peers' steady status must not wake a node (parking,
+/// heartbeat/daemon/src/parking.rs): it wakes for its own keepalive and reads what
+/// came meanwhile. Counted over 20 keepalives with nothing else going on; woken by
+/// every status it would be 20 per node in the cluster (40 with two nodes).
+fn assert_wakes_once_per_keepalive(c: &Cluster) -> Result<()> {
+    const BEATS: u32 = 20;
+    // The last node's comm-up may still be settling: give it two beats.
+    std::thread::sleep(KEEPALIVE * 2);
+    let before: Vec<u64> = c.nodes.iter().map(loop_wakeups).collect::<Result<_>>()?;
+    std::thread::sleep(KEEPALIVE * BEATS);
+    for (node, b) in c.nodes.iter().zip(before) {
+        let woke = loop_wakeups(node)? - b;
+        // Own timer 20, the peers' NS_ackmsg (one per ten of our messages) and slack
+        // for a late timer; one wake per peer status would be at least 40.
+        ensure!(
+            woke <= u64::from(BEATS) * 3 / 2,
+            "{} woke {woke} times in {BEATS} keepalives: steady status is not parked\n{}",
+            node.name(),
+            c.logs()
+        );
+    }
+    Ok(())
+}
 
 fn unix_now() -> u64 {
     SystemTime::now()

@@ -167,6 +167,21 @@ impl Core {
         self.join == JoinState::Up
     }
 
+    /// True when comm is up and every normal node is active with every link up: the
+    /// only traffic then expected is each node's `st=active` status, whose handling
+    /// may wait for the next wake-up when given its arrival time (the daemon parks
+    /// it, see heartbeat/daemon/src/parking.rs). Anything that makes a status
+    /// message news (a node dead, joining or leaving, a link down) ends it.
+    pub fn settled(&self) -> bool {
+        self.comm_up()
+            && !self.shutting_down
+            && self.nodes.iter().all(|n| {
+                n.node_type != NodeType::Normal
+                    || (n.status == status::ACTIVE
+                        && n.links.iter().all(|l| l.state == LinkState::Up))
+            })
+    }
+
     /// True while flow control keeps clients paused.
     pub fn clients_paused(&self) -> bool {
         self.paused

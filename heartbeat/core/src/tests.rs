@@ -1138,3 +1138,28 @@ fn dead_node_replaced_by_new_install_is_a_restart_not_a_partition() {
     assert_eq!(c.stats().returns_after_partition, 0);
     assert_eq!(c.node("bravo").map(|v| v.status), Some("up".into()));
 }
+
+#[test]
+fn settled_only_while_every_node_is_active_with_its_links_up() {
+    let c = Core::new(cfg(), at(0));
+    assert!(!c.settled(), "comm is not up yet");
+    let (mut c, seq) = joined();
+    assert!(c.settled(), "{:?}", c.nodes());
+    // A status processed late but stamped with its arrival keeps it settled, and
+    // liveness follows the stamp, not the processing time.
+    c.on_message(at(900), 0, bravo_status(seq, "active"));
+    c.tick(at(1_800));
+    drain(&mut c);
+    assert!(c.settled());
+    c.tick(at(10_850));
+    drain(&mut c);
+    assert_eq!(
+        c.node("bravo").unwrap().status,
+        "active",
+        "9.95 s after its last status"
+    );
+    c.tick(at(10_950));
+    drain(&mut c);
+    assert_eq!(c.node("bravo").unwrap().status, "dead");
+    assert!(!c.settled(), "a dead node makes every status news");
+}

@@ -49,6 +49,29 @@ impl Clock {
         }
     }
 
+    /// [`Clock::now`] moved back to a kernel receive stamp (wall-clock ns): the age
+    /// is measured on the wall clock, the result is on the monotonic one. A stamp from
+    /// the future (the clock was set back) or older than a minute (it jumped) counts
+    /// as now.
+    fn arrived(&self, stamp_ns: u64) -> Now {
+        let now = self.now();
+        if stamp_ns == 0 {
+            return now;
+        }
+        let wall_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let age_ms = wall_ns.saturating_sub(stamp_ns) / 1_000_000;
+        if age_ms > 60_000 {
+            return now;
+        }
+        Now {
+            mono_ms: now.mono_ms.saturating_sub(age_ms),
+            unix_secs: now.unix_secs,
+        }
+    }
+
     fn instant(&self, mono_ms: u64) -> tokio::time::Instant {
         tokio::time::Instant::from_std(self.origin + Duration::from_millis(mono_ms))
     }
@@ -362,6 +385,8 @@ async fn run(
                     }
                 }
                 d.refresh_loadavg(false);
+                // Parked status first: liveness is judged right below.
+                inbox.drain_parked(|p| d.on_datagram_at(p.link, p.bytes, &p.from, p.stamp_ns));
                 let now = d.clock.now();
                 d.core.tick(now);
                 if let Some(rm) = d.rm.as_mut() {
@@ -369,6 +394,8 @@ async fn run(
                 }
             }
             _ = inbox.recv() => {
+                // Parked status is older than anything just woken for.
+                inbox.drain_parked(|p| d.on_datagram_at(p.link, p.bytes, &p.from, p.stamp_ns));
                 for dg in inbox.datagrams() {
                     d.on_datagram(dg.link, dg.bytes, &dg.from);
                 }
@@ -402,6 +429,7 @@ async fn run(
         if stop_at.is_none() {
             stop_at = d.exit_at.take();
         }
+        inbox.set_parking(d.core.settled());
     }
     // heartbeat stops its clients in reverse order of the directives; lrmd (ours
     // when no respawn line runs it) goes last, as its users are gone by then.
@@ -493,9 +521,21 @@ impl Daemon {
 
     /// A datagram (or tty frame) from link `link`; `from` names the sender in logs.
     fn on_datagram(&mut self, link: usize, bytes: &[u8], from: &dyn std::fmt::Display) {
+        self.on_datagram_at(link, bytes, from, 0);
+    }
+
+    /// A datagram the kernel received at `stamp_ns` (wall clock; 0: just now), handled
+    /// as if at that instant: parked status is read up to a keepalive late.
+    fn on_datagram_at(
+        &mut self,
+        link: usize,
+        bytes: &[u8],
+        from: &dyn std::fmt::Display,
+        stamp_ns: u64,
+    ) {
         match hb_wire::packet::decode_packet(bytes, &self.cfg.packet.keyring) {
             Ok(msg) => {
-                let now = self.clock.now();
+                let now = self.clock.arrived(stamp_ns);
                 self.core.on_message(now, link, msg);
             }
             Err(e) => {

@@ -185,7 +185,8 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<(Media, U
                 ));
                 if udp_readers.insert((iface.clone(), *port), ()).is_none() {
                     let r = udp_recv_socket(Some(iface), Ipv4Addr::UNSPECIFIED, *port)?;
-                    inbox.add(r, link)?;
+                    let twin = twin_of(&r, Some(iface), None);
+                    inbox.add(r, twin, link)?;
                 }
                 tracing::info!(
                     "UDP Broadcast heartbeat started on port {} ({}) interface {}",
@@ -219,7 +220,8 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<(Media, U
                 r.join_multicast_v4(group, &addr).with_context(|| {
                     format!("cannot join multicast group {group} on {iface} ({addr})")
                 })?;
-                inbox.add(r, link)?;
+                let twin = twin_of(&r, None, Some((*group, addr)));
+                inbox.add(r, twin, link)?;
                 tracing::info!(
                     "UDP multicast heartbeat started for group {} port {} interface {} (ttl={} loop={})",
                     group,
@@ -234,7 +236,8 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<(Media, U
                     .with_context(|| format!("ucast {iface} {peer}: cannot resolve peer"))?;
                 if udp_readers.insert((iface.clone(), *port), ()).is_none() {
                     let r = udp_recv_socket(Some(iface), Ipv4Addr::UNSPECIFIED, *port)?;
-                    inbox.add(r, link)?;
+                    let twin = twin_of(&r, Some(iface), None);
+                    inbox.add(r, twin, link)?;
                 }
                 if local_addrs.contains(&ip) {
                     // Identical ha.cf files on every node list every node's address;
@@ -354,7 +357,7 @@ impl OwnSenders {
     }
 }
 
-fn udp_recv_socket(iface: Option<&str>, addr: Ipv4Addr, port: u16) -> Result<Socket> {
+pub(crate) fn udp_recv_socket(iface: Option<&str>, addr: Ipv4Addr, port: u16) -> Result<Socket> {
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .context("cannot create UDP socket")?;
     s.set_reuse_address(true)?;
@@ -368,6 +371,34 @@ fn udp_recv_socket(iface: Option<&str>, addr: Ipv4Addr, port: u16) -> Result<Soc
         .with_context(|| format!("cannot bind UDP {addr}:{port}"))?;
     s.set_nonblocking(true)?;
     Ok(s)
+}
+
+/// The steady-status twin of receive socket `prompt` (see parking.rs): same device,
+/// address and port, joined to the same multicast group, bound second so the
+/// reuseport program's index 1 is the twin. None when the kernel refuses any step:
+/// then everything simply stays on the watched socket.
+fn twin_of(
+    prompt: &Socket,
+    iface: Option<&str>,
+    group: Option<(Ipv4Addr, Ipv4Addr)>,
+) -> Option<Socket> {
+    let local = prompt.local_addr().ok()?.as_socket_ipv4()?;
+    let made = (|| -> Result<Socket> {
+        let twin = udp_recv_socket(iface, *local.ip(), local.port())?;
+        if let Some((g, a)) = group {
+            twin.join_multicast_v4(&g, &a)?;
+        }
+        crate::parking::enable_stamps(&twin)?;
+        crate::parking::attach_reuseport(prompt)?;
+        Ok(twin)
+    })();
+    match made {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::debug!("no steady-status socket for {}: {:#}", local, e);
+            None
+        }
+    }
 }
 
 fn set_dontroute(s: &Socket) -> Result<()> {
@@ -390,7 +421,7 @@ fn set_dontroute(s: &Socket) -> Result<()> {
 
 /// Datagrams asked for per receive call. Getting fewer back proves the socket drained,
 /// so its readiness is cleared without the extra `recvfrom` that only says EAGAIN.
-const RECV_BATCH: usize = 2;
+pub(crate) const RECV_BATCH: usize = 2;
 /// Room for the largest UDP datagram, so nothing is ever truncated.
 const DATAGRAM_ROOM: usize = 65_536;
 /// Consecutive receive errors tolerated on one socket within one poll.
@@ -421,6 +452,8 @@ pub struct UdpInbox {
     /// Socket to read first next time, so a busy link cannot starve the others.
     next: usize,
     own: OwnSenders,
+    /// The steady-status twins of `socks`.
+    parking: crate::parking::Parking,
 }
 
 impl UdpInbox {
@@ -431,34 +464,106 @@ impl UdpInbox {
             got: Vec::with_capacity(RECV_BATCH),
             next: 0,
             own,
+            parking: crate::parking::Parking::new(),
         })
     }
 
-    fn add(&mut self, sock: Socket, link: usize) -> Result<()> {
+    fn add(&mut self, sock: Socket, twin: Option<Socket>, link: usize) -> Result<()> {
         // SAFETY: the socket moves into the AsyncFd and stays open as long as it lives.
         let fd = unsafe { AsyncFd::register(sock) }
             .map_err(|e| anyhow!("cannot register UDP socket: {e:?}"))?;
         self.socks.push(InboxSocket { fd, link });
+        if let Some(t) = twin {
+            if let Err(e) = self.parking.add(t, link) {
+                tracing::debug!("no steady-status socket on link {}: {}", link, e);
+            }
+        }
         Ok(())
+    }
+
+    /// Reads the steady status queued on the twins (see parking.rs); `each` gets every
+    /// datagram not from ourselves with its kernel receive time.
+    pub fn drain_parked(&mut self, mut each: impl FnMut(crate::parking::Parked<'_>)) {
+        if self.parking.is_empty() {
+            return;
+        }
+        let own = &self.own;
+        self.parking.drain(|p| {
+            if !own.is_own(&p.from) {
+                each(p)
+            }
+        });
+    }
+
+    /// Leaves the twins out of the poll set (`true`, the cluster is settled) or puts
+    /// them back.
+    pub fn set_parking(&mut self, on: bool) {
+        self.parking.set_parked(on);
     }
 
     /// Our own broadcasts (and multicasts with `loop`) come back to our receive
     /// sockets. A socket filter drops them in the kernel, before they are queued and
     /// wake the daemon; `OwnSenders::is_own` stays as the check of last resort (a
     /// packet queued before the filter, an address added later).
-    fn filter_own_packets(&self) {
+    ///
+    /// With twins, the filters also split the steady status from the rest; if any of
+    /// those cannot be attached the twins go (a broadcast reaches both sockets of a
+    /// pair, and only the filters keep it from being handled twice).
+    fn filter_own_packets(&mut self) {
+        use crate::parking::{socket_filter, Queue};
         let ports = self.own.ports();
-        let Some(prog) = own_packet_filter(&self.own.addrs, &ports) else {
-            return;
+        let own = own_packet_filter(&self.own.addrs, &ports);
+        let prompt = if self.parking.is_empty() {
+            own.clone()
+        } else {
+            Some(socket_filter(own.clone(), Queue::Prompt))
         };
-        for s in &self.socks {
-            if let Err(e) = s.fd.get_ref().attach_filter(&prog) {
-                tracing::debug!("no socket filter for own packets on link {}: {}", s.link, e);
+        let mut split = !self.parking.is_empty();
+        if let Some(prog) = &prompt {
+            for s in &self.socks {
+                if let Err(e) = s.fd.get_ref().attach_filter(prog) {
+                    tracing::debug!("no socket filter on link {}: {}", s.link, e);
+                    split = false;
+                }
             }
+        }
+        if !split {
+            if !self.parking.is_empty() {
+                self.parking.clear();
+                if let Some(prog) = &own {
+                    for s in &self.socks {
+                        let _ = s.fd.get_ref().attach_filter(prog);
+                    }
+                } else {
+                    for s in &self.socks {
+                        let _ = s.fd.get_ref().detach_filter();
+                    }
+                }
+            }
+            return;
+        }
+        let parked = socket_filter(own, Queue::Parked);
+        for fd in self.parking.fds() {
+            // SAFETY: a borrowed view of a descriptor the twin keeps open meanwhile.
+            let sock = std::mem::ManuallyDrop::new(unsafe {
+                <Socket as std::os::fd::FromRawFd>::from_raw_fd(fd)
+            });
+            if let Err(e) = sock.attach_filter(&parked) {
+                tracing::debug!("no socket filter on a steady-status socket: {}", e);
+                split = false;
+            }
+        }
+        if !split {
+            self.parking.clear();
+            for s in &self.socks {
+                let _ = s.fd.get_ref().detach_filter();
+            }
+            self.filter_own_packets();
         }
     }
 
-    /// Waits for datagrams; returns how many [`UdpInbox::datagrams`] now holds (≥ 1).
+    /// Waits for datagrams; returns how many [`UdpInbox::datagrams`] now holds (0 when
+    /// only a watched twin is readable: [`UdpInbox::drain_parked`] reads it).
     pub async fn recv(&mut self) -> usize {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
@@ -475,6 +580,8 @@ impl UdpInbox {
     fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<usize> {
         use std::task::Poll;
         self.got.clear();
+        // A watched twin only says "read the twins": the loop drains them after this.
+        let twins_ready = self.parking.poll_ready(cx);
         let n = self.socks.len();
         for k in 0..n {
             let i = (self.next + k) % n;
@@ -490,7 +597,12 @@ impl UdpInbox {
                     }
                 };
                 let mut meta = [(0usize, SocketAddr::from(([0, 0, 0, 0], 0))); RECV_BATCH];
-                match recv_batch(sock.fd.get_ref().as_raw_fd(), &mut self.bufs, &mut meta) {
+                match recv_batch(
+                    sock.fd.get_ref().as_raw_fd(),
+                    &mut self.bufs,
+                    &mut meta,
+                    None,
+                ) {
                     Ok(count) => {
                         errors = 0;
                         if count < RECV_BATCH {
@@ -522,6 +634,9 @@ impl UdpInbox {
                 }
             }
         }
+        if twins_ready {
+            return Poll::Ready(0);
+        }
         Poll::Pending
     }
 }
@@ -530,7 +645,7 @@ impl UdpInbox {
 /// a datagram reaches them, so the room for 64 KiB datagrams costs RSS only when such
 /// datagrams come. (malloc would hand out, and zero, heap memory once its adaptive
 /// mmap threshold has risen.)
-struct RecvRegion {
+pub(crate) struct RecvRegion {
     ptr: std::ptr::NonNull<u8>,
     len: usize,
 }
@@ -578,26 +693,32 @@ impl Drop for RecvRegion {
     }
 }
 
-fn recv_region() -> io::Result<RecvRegion> {
+pub(crate) fn recv_region() -> io::Result<RecvRegion> {
     RecvRegion::new(RECV_BATCH * DATAGRAM_ROOM)
 }
 
 /// The first `len` bytes of slot `j` of a receive region.
-fn slot(region: &[u8], j: usize, len: usize) -> &[u8] {
+pub(crate) fn slot(region: &[u8], j: usize, len: usize) -> &[u8] {
     &region[j * DATAGRAM_ROOM..][..len.min(DATAGRAM_ROOM)]
 }
 
 /// `recvmmsg` of up to `RECV_BATCH` datagrams into the slots of `region` without
 /// blocking; fills `meta` with (length, sender) and returns the count.
-fn recv_batch(
+///
+/// With `stamps`, the kernel's receive time of each (SO_TIMESTAMPNS, wall-clock
+/// nanoseconds; 0 when the socket does not stamp) is read from the control data.
+pub(crate) fn recv_batch(
     fd: std::os::fd::RawFd,
     region: &mut [u8],
     meta: &mut [(usize, SocketAddr); RECV_BATCH],
+    mut stamps: Option<&mut [u64; RECV_BATCH]>,
 ) -> io::Result<usize> {
     // SAFETY: all-zero is a valid value for these plain C structs.
     let mut names: [libc::sockaddr_in; RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut hdrs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    // Room for one SCM_TIMESTAMPNS per datagram, aligned for cmsghdr.
+    let mut controls = [[0u64; 8]; RECV_BATCH];
     let count = (region.len() / DATAGRAM_ROOM).min(RECV_BATCH);
     for (j, chunk) in region
         .chunks_exact_mut(DATAGRAM_ROOM)
@@ -613,6 +734,10 @@ fn recv_batch(
         h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
         h.msg_iov = &mut iovs[j];
         h.msg_iovlen = 1;
+        if stamps.is_some() {
+            h.msg_control = controls[j].as_mut_ptr().cast();
+            h.msg_controllen = std::mem::size_of_val(&controls[j]) as _;
+        }
     }
     // SAFETY: every header points at a live name buffer and a live iovec over a buffer
     // we own exclusively for the duration of the call; `count` headers are initialised.
@@ -640,8 +765,30 @@ fn recv_batch(
             SocketAddr::from(([0, 0, 0, 0], 0))
         };
         meta[j] = (len, from);
+        if let Some(st) = stamps.as_deref_mut() {
+            st[j] = rx_stamp(&hdrs[j].msg_hdr);
+        }
     }
     Ok(got)
+}
+
+/// The SCM_TIMESTAMPNS of a received message header, in nanoseconds (0 if none).
+fn rx_stamp(h: &libc::msghdr) -> u64 {
+    // SAFETY: the header's control pointer and length are what recvmmsg filled in,
+    // within the buffer we gave it; the CMSG macros stay inside msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return (ts.tv_sec as u64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(ts.tv_nsec as u64);
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    0
 }
 
 /// Classic BPF for a UDP socket: drop datagrams whose IPv4 source is one of `addrs`
@@ -918,7 +1065,7 @@ mod tests {
         let mut meta = [(0usize, SocketAddr::from(([0, 0, 0, 0], 0))); RECV_BATCH];
         // Loopback delivery is synchronous with send, but allow a little slack.
         for _ in 0..50 {
-            match recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta) {
+            match recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta, None) {
                 Ok(n) if n > 0 => return Some((slot(&bufs, 0, meta[0].0).to_vec(), meta[0].1)),
                 _ => std::thread::sleep(std::time::Duration::from_millis(2)),
             }
@@ -958,17 +1105,17 @@ mod tests {
         peer.send_to(b"three", to).unwrap();
         let mut bufs = recv_region().unwrap();
         let mut meta = [(0usize, SocketAddr::from(([0, 0, 0, 0], 0))); RECV_BATCH];
-        let n = recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta).unwrap();
+        let n = recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta, None).unwrap();
         assert_eq!(n, 2, "a full batch when more is queued");
         assert_eq!(slot(&bufs, 0, meta[0].0), b"one");
         assert_eq!(meta[0].1, ours.local_addr().unwrap());
         assert_eq!(slot(&bufs, 1, meta[1].0), b"two!");
         assert_eq!(meta[1].1, peer.local_addr().unwrap());
         // A short batch is how the inbox knows the socket is drained.
-        let n = recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta).unwrap();
+        let n = recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta, None).unwrap();
         assert_eq!(n, 1);
         assert_eq!(slot(&bufs, 0, meta[0].0), b"three");
-        let e = recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta).unwrap_err();
+        let e = recv_batch(rx.as_raw_fd(), &mut bufs, &mut meta, None).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
     }
 

@@ -1,8 +1,10 @@
 //! Idle cost of a 2-node cluster: CPU seconds, RSS and PSS per node, Debian heartbeat
 //! 3.0.6 against ours (when `<profile>/heartbeat` exists), same ha.cf (keepalive 1 s,
-//! bcast).
+//! bcast), and the floor of this machine: `bench_floor`, a loop doing only the I/O of
+//! a heartbeat (one 306-byte broadcast a second, read the peer's), on the same network.
 //!
-//! Usage: `bench_idle [SECONDS] [--kind debian|ours|both]` (default 60, both). Needs root.
+//! Usage: `bench_idle [SECONDS] [--kind debian|ours|floor|both|all]` (default 60, all;
+//! both = debian and ours). Needs root.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -16,6 +18,7 @@ const NAMES: [&str; 2] = ["alpha", "bravo"];
 enum Kind {
     Debian,
     Ours,
+    Floor,
 }
 
 /// What one node cost over the measurement window.
@@ -41,6 +44,7 @@ fn measure(kind: Kind, secs: u64) -> Result<[NodeCost; 2]> {
     let bin = match kind {
         Kind::Debian => None,
         Kind::Ours => Some(target_bin("heartbeat")?),
+        Kind::Floor => Some(target_bin("bench_floor")?),
     };
     let net = Net::new(2)?;
     let ha_cf = HaCf::new()
@@ -61,6 +65,9 @@ fn measure(kind: Kind, secs: u64) -> Result<[NodeCost; 2]> {
         nodes.push(Node::start(&net, i + 1, spec)?);
     }
     for (me, peer) in [(0, 1), (1, 0)] {
+        if kind == Kind::Floor {
+            break;
+        }
         let peer_name = NAMES[peer];
         let line = format!("Status update for node {peer_name}: status active");
         nodes[me].wait_for(
@@ -120,11 +127,16 @@ fn cell(v: Option<f64>, prec: usize) -> String {
     v.map_or_else(|| "n/a".into(), |v| format!("{v:.prec$}"))
 }
 
-fn print_table(secs: u64, debian: Option<[NodeCost; 2]>, ours: Option<[NodeCost; 2]>) {
+fn print_table(
+    secs: u64,
+    debian: Option<[NodeCost; 2]>,
+    ours: Option<[NodeCost; 2]>,
+    floor: Option<[NodeCost; 2]>,
+) {
     println!("idle 2-node cluster, keepalive 1 s, bcast, window {secs} s");
     println!(
-        "{:<26}{:>12}{:>12}{:>14}",
-        "metric", "debian", "ours", "ours/debian"
+        "{:<26}{:>12}{:>12}{:>12}{:>14}{:>12}",
+        "metric", "debian", "ours", "floor", "ours/debian", "ours/floor"
     );
     type Get = fn(&NodeCost) -> f64;
     let rows: [(&str, Get, usize); 5] = [
@@ -153,18 +165,20 @@ fn print_table(secs: u64, debian: Option<[NodeCost; 2]>, ours: Option<[NodeCost;
                     scale(label, v)
                 })
             };
-            let (d, o) = (pick(&debian), pick(&ours));
+            let (d, o, f) = (pick(&debian), pick(&ours), pick(&floor));
             let who = if node == 2 {
                 "total".to_owned()
             } else {
                 NAMES[node].to_owned()
             };
             println!(
-                "{:<26}{:>12}{:>12}{:>14}",
+                "{:<26}{:>12}{:>12}{:>12}{:>14}{:>12}",
                 format!("{who} {label}"),
                 cell(d, prec),
                 cell(o, prec),
-                ratio(o, d)
+                cell(f, prec),
+                ratio(o, d),
+                ratio(o, f)
             );
         }
     }
@@ -172,7 +186,7 @@ fn print_table(secs: u64, debian: Option<[NodeCost; 2]>, ours: Option<[NodeCost;
 
 fn main() -> ExitCode {
     let mut secs = 60u64;
-    let mut kinds = vec![Kind::Debian, Kind::Ours];
+    let mut kinds = vec![Kind::Debian, Kind::Ours, Kind::Floor];
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -180,9 +194,13 @@ fn main() -> ExitCode {
                 kinds = match args.next().as_deref() {
                     Some("debian") => vec![Kind::Debian],
                     Some("ours") => vec![Kind::Ours],
+                    Some("floor") => vec![Kind::Floor],
                     Some("both") => vec![Kind::Debian, Kind::Ours],
+                    Some("all") => vec![Kind::Debian, Kind::Ours, Kind::Floor],
                     other => {
-                        eprintln!("bench_idle: --kind wants debian|ours|both, got {other:?}");
+                        eprintln!(
+                            "bench_idle: --kind wants debian|ours|floor|both|all, got {other:?}"
+                        );
                         return ExitCode::from(2);
                     }
                 }
@@ -190,7 +208,9 @@ fn main() -> ExitCode {
             s => match s.parse::<u64>() {
                 Ok(n) if (1..=3600).contains(&n) => secs = n,
                 _ => {
-                    eprintln!("usage: bench_idle [SECONDS 1..3600] [--kind debian|ours|both]");
+                    eprintln!(
+                        "usage: bench_idle [SECONDS 1..3600] [--kind debian|ours|floor|both|all]"
+                    );
                     return ExitCode::from(2);
                 }
             },
@@ -205,15 +225,20 @@ fn main() -> ExitCode {
         if !kinds.contains(&kind) {
             return None;
         }
-        if kind == Kind::Ours {
-            match target_bin("heartbeat") {
+        if kind != Kind::Debian {
+            let name = if kind == Kind::Ours {
+                "heartbeat"
+            } else {
+                "bench_floor"
+            };
+            match target_bin(name) {
                 Ok(p) if p.is_file() => {}
                 Ok(p) => {
-                    eprintln!("bench_idle: {} not built; skipping ours", p.display());
+                    eprintln!("bench_idle: {} not built; skipping {kind:?}", p.display());
                     return None;
                 }
                 Err(e) => {
-                    eprintln!("bench_idle: {e}; skipping ours");
+                    eprintln!("bench_idle: {e}; skipping {kind:?}");
                     return None;
                 }
             }
@@ -229,7 +254,8 @@ fn main() -> ExitCode {
     };
     let debian = run(Kind::Debian);
     let ours = run(Kind::Ours);
-    print_table(secs, debian, ours);
+    let floor = run(Kind::Floor);
+    print_table(secs, debian, ours, floor);
     if failed {
         ExitCode::FAILURE
     } else {
