@@ -51,6 +51,8 @@ const RET_K: u16 = 0x06; // BPF_RET | BPF_K
 const NET: u32 = (-0x10_0000i32) as u32;
 /// The UDP payload behind an IPv4 header without options.
 const PAYLOAD: u32 = NET + 28;
+/// recvmmsg calls per twin and drain.
+const DRAIN_ROUNDS: usize = 64;
 /// Not in every libc release.
 const SO_ATTACH_REUSEPORT_CBPF: libc::c_int = 51;
 
@@ -212,6 +214,11 @@ pub struct Parking {
     twins: Vec<Twin>,
     bufs: Option<RecvRegion>,
     parked: bool,
+    /// The last drain stopped at its bound: more steady status arrives than one wake
+    /// a keepalive can read (a flood, forged or not), so the twins stay watched and
+    /// are read as fast as the watched sockets, rather than overflow and lose real
+    /// heartbeats.
+    flooded: bool,
     /// Logged once: a twin that cannot be watched is still read at every wake.
     warned: bool,
 }
@@ -231,6 +238,7 @@ impl Parking {
             twins: Vec::new(),
             bufs: None,
             parked: false,
+            flooded: false,
             warned: false,
         }
     }
@@ -270,8 +278,9 @@ impl Parking {
         self.parked
     }
 
-    /// Parks (settled cluster) or watches the twins.
+    /// Parks (settled cluster) or watches the twins; a flood keeps them watched.
     pub fn set_parked(&mut self, on: bool) {
+        let on = on && !self.flooded;
         if on == self.parked {
             return;
         }
@@ -320,10 +329,12 @@ impl Parking {
         let Some(bufs) = self.bufs.as_mut() else {
             return;
         };
+        self.flooded = false;
         for t in &self.twins {
             let Some(fd) = t.fd() else { continue };
             // Bounded: a flood cannot hold the loop here; the rest waits a wake.
-            for _ in 0..64 {
+            let mut emptied = false;
+            for _ in 0..DRAIN_ROUNDS {
                 let mut meta = [(0usize, SocketAddr::from(([0, 0, 0, 0], 0))); RECV_BATCH];
                 let mut stamps = [0u64; RECV_BATCH];
                 match recv_batch(fd, bufs, &mut meta, Some(&mut stamps)) {
@@ -337,6 +348,7 @@ impl Parking {
                             });
                         }
                         if n < RECV_BATCH {
+                            emptied = true;
                             break;
                         }
                     }
@@ -345,10 +357,12 @@ impl Parking {
                         if e.kind() != io::ErrorKind::WouldBlock {
                             tracing::warn!("UDP receive error on link {}: {}", t.link, e);
                         }
+                        emptied = true;
                         break;
                     }
                 }
             }
+            self.flooded |= !emptied;
         }
     }
 }
@@ -514,6 +528,36 @@ mod tests {
             park.drain(|_| n += 1);
             assert_eq!(n, 1);
         });
+    }
+
+    #[test]
+    fn a_flood_of_steady_status_keeps_the_twins_watched() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _g = rt.enter();
+        let (_prompt, mut park, to) = pair();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let flood = DRAIN_ROUNDS * RECV_BATCH + 10;
+        for i in 0..flood {
+            tx.send_to(&steady(&format!("n={i},")), to).unwrap();
+        }
+        s_settle();
+        let mut n = 0;
+        park.drain(|_| n += 1);
+        assert_eq!(n, DRAIN_ROUNDS * RECV_BATCH, "one drain is bounded");
+        park.set_parked(false);
+        park.set_parked(true);
+        assert!(
+            !park.is_parked(),
+            "more than a drain can read: stay watched"
+        );
+        let mut rest = 0;
+        park.drain(|_| rest += 1);
+        assert_eq!(rest, 10);
+        park.set_parked(true);
+        assert!(park.is_parked(), "calm again: parked");
     }
 
     #[test]
