@@ -49,11 +49,13 @@ impl Clock {
         }
     }
 
-    /// [`Clock::now`] moved back to a kernel receive stamp (wall-clock ns): the age
-    /// is measured on the wall clock, the result is on the monotonic one. A stamp from
-    /// the future (the clock was set back) or older than a minute (it jumped) counts
-    /// as now.
-    fn arrived(&self, stamp_ns: u64) -> Now {
+    /// [`Clock::now`] moved back to a kernel receive stamp (wall-clock ns), but not
+    /// before `not_before_ms` (monotonic): the age is measured on the wall clock, the
+    /// result is on the monotonic one. The floor is the previous read of the queue,
+    /// after which the datagram must have arrived, so a wall clock stepped forward
+    /// cannot make a heartbeat look older than a keepalive (and a node dead); a stamp
+    /// from the future (the clock was set back) counts as now.
+    fn arrived(&self, stamp_ns: u64, not_before_ms: u64) -> Now {
         let now = self.now();
         if stamp_ns == 0 {
             return now;
@@ -63,11 +65,11 @@ impl Clock {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         let age_ms = wall_ns.saturating_sub(stamp_ns) / 1_000_000;
-        if age_ms > 60_000 {
-            return now;
-        }
         Now {
-            mono_ms: now.mono_ms.saturating_sub(age_ms),
+            mono_ms: now
+                .mono_ms
+                .saturating_sub(age_ms)
+                .max(not_before_ms.min(now.mono_ms)),
             unix_secs: now.unix_secs,
         }
     }
@@ -285,6 +287,8 @@ struct Daemon {
     /// R1: restart ourselves at this instant (a peer returned from a partition).
     restart_at: Option<tokio::time::Instant>,
     restarting: bool,
+    /// When the parked steady status was last read (monotonic ms).
+    parked_read_ms: u64,
 }
 
 async fn run(
@@ -334,6 +338,7 @@ async fn run(
         partitions_seen: 0,
         restart_at: None,
         restarting: false,
+        parked_read_ms: 0,
     };
     let (lrm_tx, mut lrm_rx) = mpsc::channel::<LrmEvent>(256);
     let (fifo_tx, mut fifo_rx) = mpsc::channel::<Msg>(64);
@@ -386,7 +391,7 @@ async fn run(
                 }
                 d.refresh_loadavg(false);
                 // Parked status first: liveness is judged right below.
-                inbox.drain_parked(|p| d.on_datagram_at(p.link, p.bytes, &p.from, p.stamp_ns));
+                d.read_parked(&mut inbox);
                 let now = d.clock.now();
                 d.core.tick(now);
                 if let Some(rm) = d.rm.as_mut() {
@@ -395,7 +400,7 @@ async fn run(
             }
             _ = inbox.recv() => {
                 // Parked status is older than anything just woken for.
-                inbox.drain_parked(|p| d.on_datagram_at(p.link, p.bytes, &p.from, p.stamp_ns));
+                d.read_parked(&mut inbox);
                 for dg in inbox.datagrams() {
                     d.on_datagram(dg.link, dg.bytes, &dg.from);
                 }
@@ -524,6 +529,13 @@ impl Daemon {
         self.on_datagram_at(link, bytes, from, 0);
     }
 
+    /// The steady status parked since the last read (see parking.rs).
+    fn read_parked(&mut self, inbox: &mut crate::media::UdpInbox) {
+        let started = self.clock.now().mono_ms;
+        inbox.drain_parked(|p| self.on_datagram_at(p.link, p.bytes, &p.from, p.stamp_ns));
+        self.parked_read_ms = started;
+    }
+
     /// A datagram the kernel received at `stamp_ns` (wall clock; 0: just now), handled
     /// as if at that instant: parked status is read up to a keepalive late.
     fn on_datagram_at(
@@ -535,7 +547,7 @@ impl Daemon {
     ) {
         match hb_wire::packet::decode_packet(bytes, &self.cfg.packet.keyring) {
             Ok(msg) => {
-                let now = self.clock.arrived(stamp_ns);
+                let now = self.clock.arrived(stamp_ns, self.parked_read_ms);
                 self.core.on_message(now, link, msg);
             }
             Err(e) => {
@@ -920,4 +932,37 @@ async fn client_io(
     }
     let _ = tx.send(ApiEvent::Gone(conn)).await;
     writer.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wall_ns() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    }
+
+    #[test]
+    fn arrival_stamps_move_now_back_but_never_before_the_last_read() {
+        let clock = Clock {
+            origin: Instant::now().checked_sub(Duration::from_secs(60)).unwrap(),
+        };
+        let now = clock.now().mono_ms;
+        // No stamp: now.
+        let t = clock.arrived(0, 0).mono_ms;
+        assert!(t >= now && t < now + 1_000, "{t} vs {now}");
+        // 300 ms ago on the wall clock: 300 ms ago on the monotonic one.
+        let t = clock.arrived(wall_ns() - 300_000_000, 0).mono_ms;
+        assert!(t + 300 >= now && t + 300 < now + 1_000, "{t} vs {now}");
+        // The wall clock stepped 10 s forward since: no older than the last read.
+        let last_read = now - 1_000;
+        let t = clock.arrived(wall_ns() - 10_000_000_000, last_read).mono_ms;
+        assert_eq!(t, last_read);
+        // Stepped back (a stamp from the future): now.
+        let t = clock.arrived(wall_ns() + 5_000_000_000, last_read).mono_ms;
+        assert!(t >= now, "{t} vs {now}");
+    }
 }
