@@ -607,6 +607,154 @@ fn redundant_media_survive_a_network_cut() -> Result<()> {
     Ok(())
 }
 
+/// Writes one classic message to node `i`'s FIFO, as Debian's hb_addnode/hb_delnode
+/// (shellfuncs' `ha_clustermsg`) do.
+fn write_fifo(c: &Cluster, i: usize, fields: &str) -> Result<()> {
+    let script = format!("printf '>>>\\n{fields}<<<\\n' > /var/lib/heartbeat/fifo");
+    let out = c.nodes[i].nsenter(&["sh", "-c", &script], Duration::from_secs(10))?;
+    ensure!(out.success(), "writing the FIFO of {}: {out:?}", c.name(i));
+    Ok(())
+}
+
+fn lists_node(node: &Node, name: &str) -> bool {
+    node.cl_status(&["listnodes"])
+        .is_ok_and(|(rc, list)| rc == 0 && list.lines().any(|l| l.trim() == name))
+}
+
+/// hb_addnode on one node adds the name everywhere; once it is dead (it never
+/// starts), hb_delnode on the other node removes it everywhere.
+#[test]
+fn addnode_and_delnode_through_the_fifo() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let mut c = Cluster::start(Kind::Bcast, 2, |cf| cf)?;
+    c.assert_full_view(&[0, 1])?;
+    c.phase("cluster up");
+    write_fifo(&c, 0, "t=addnode\\nnodelist=charlie\\n")?;
+    for node in &c.nodes {
+        node.wait_for("charlie listed", JOIN_LIMIT, |n| lists_node(n, "charlie"))
+            .with_context(|| c.logs())?;
+        ensure!(
+            node.log()
+                .contains("hb_add_one_node: Adding new node[charlie] to configuration."),
+            "{}:\n{}",
+            node.name(),
+            node.log()
+        );
+    }
+    c.phase("charlie added on both nodes");
+    for node in &c.nodes {
+        node.wait_for("charlie dead", DEADTIME + SLACK + SLACK, |n| {
+            n.node_status("charlie") == "dead"
+        })
+        .with_context(|| c.logs())?;
+    }
+    write_fifo(&c, 1, "t=delnode\\nnodelist=charlie\\n")?;
+    for node in &c.nodes {
+        node.wait_for("charlie gone", JOIN_LIMIT, |n| !lists_node(n, "charlie"))
+            .with_context(|| c.logs())?;
+        ensure!(
+            node.log()
+                .contains("Removing node [charlie] from configuration."),
+            "{}:\n{}",
+            node.name(),
+            node.log()
+        );
+    }
+    c.phase("charlie deleted on both nodes");
+    c.assert_full_view(&[0, 1])?;
+    for node in c.nodes.iter_mut() {
+        ensure!(node.is_running(), "{} died", node.name());
+    }
+    Ok(())
+}
+
+/// Without haresources (here `crm ccm-only`) and with autojoin, heartbeat keeps its
+/// node list in the host cache: a node added with hb_addnode is still there after a
+/// restart of the whole cluster, and one removed with hb_delnode stays removed. The
+/// node restarted alone learns nothing from peers, so what it lists comes from disk.
+#[test]
+fn host_cache_keeps_added_and_deleted_nodes_across_restarts() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let mut c = Cluster::start(Kind::Bcast, 2, |cf| {
+        cf.set("crm", "ccm-only").set("autojoin", "other")
+    })?;
+    c.assert_full_view(&[0, 1])?;
+    write_fifo(&c, 0, "t=addnode\\nnodelist=charlie\\n")?;
+    for node in &c.nodes {
+        node.wait_for("charlie listed", JOIN_LIMIT, |n| lists_node(n, "charlie"))
+            .with_context(|| c.logs())?;
+    }
+    let cache = c.nodes[0].varlib_dir().join("hostcache");
+    let text = std::fs::read_to_string(&cache).with_context(|| format!("{}", cache.display()))?;
+    for name in ["alpha", "bravo", "charlie"] {
+        ensure!(
+            text.lines().any(|l| l.split('\t').next() == Some(name)),
+            "{name} missing from the host cache:\n{text}"
+        );
+    }
+    c.phase("charlie added and cached");
+
+    let restart_alpha_alone = |c: &mut Cluster| -> Result<()> {
+        for node in c.nodes.iter_mut() {
+            node.stop()?;
+        }
+        c.nodes[0].start_again()?;
+        // The API socket opens at comm-up, after initdead with no peer.
+        c.nodes[0]
+            .wait_for("alpha serving the API", JOIN_LIMIT, |n| {
+                lists_node(n, "alpha")
+            })
+            .with_context(|| c.logs())
+            .map(drop)
+    };
+    restart_alpha_alone(&mut c)?;
+    ensure!(
+        lists_node(&c.nodes[0], "charlie"),
+        "alpha forgot charlie across a restart\n{}",
+        c.logs()
+    );
+    c.phase("alone after a restart, alpha still lists charlie");
+
+    c.nodes[1].start_again()?;
+    // (assert_full_view would insist on a node list without charlie.)
+    for (me, peer) in [(0, "bravo"), (1, "alpha")] {
+        c.nodes[me]
+            .wait_for(&format!("{peer} active"), JOIN_LIMIT, |n| {
+                n.node_status(peer) == "active"
+            })
+            .with_context(|| c.logs())?;
+    }
+    for node in &c.nodes {
+        node.wait_for("charlie dead", DEADTIME + SLACK + SLACK, |n| {
+            n.node_status("charlie") == "dead"
+        })
+        .with_context(|| c.logs())?;
+    }
+    write_fifo(&c, 0, "t=delnode\\nnodelist=charlie\\n")?;
+    for node in &c.nodes {
+        node.wait_for("charlie gone", JOIN_LIMIT, |n| !lists_node(n, "charlie"))
+            .with_context(|| c.logs())?;
+    }
+    let del = c.nodes[0].varlib_dir().join("delhostcache");
+    let text = std::fs::read_to_string(&del).with_context(|| format!("{}", del.display()))?;
+    ensure!(
+        text.lines().any(|l| l.starts_with("charlie\t")),
+        "charlie missing from delhostcache:\n{text}"
+    );
+    restart_alpha_alone(&mut c)?;
+    ensure!(
+        !lists_node(&c.nodes[0], "charlie"),
+        "a deleted node came back after a restart\n{}",
+        c.logs()
+    );
+    c.phase("deleted, restarted: charlie stays gone");
+    Ok(())
+}
+
 /// A crash and a quick start again: the peer notices the new generation, sees the
 /// node active again, and the generation on disk grew by exactly one.
 #[test]

@@ -53,6 +53,27 @@ pub enum Action {
     ShutdownNotice { node: String },
     /// Flow control: stop (true) or resume (false) reading client sockets.
     ClientsPaused(bool),
+    /// The node table, the deleted list or a node's weight, site or UUID changed:
+    /// the host cache ([`Core::host_cache`]) is worth saving.
+    NodeTable,
+}
+
+/// One normal node as the host cache remembers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedNode {
+    pub name: String,
+    pub uuid: Option<[u8; 16]>,
+    pub weight: u32,
+    pub site: String,
+}
+
+/// What heartbeat keeps in `hostcache` and `delhostcache` across restarts (§3.7).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostCache {
+    /// Normal nodes in node-table order.
+    pub nodes: Vec<CachedNode>,
+    /// Nodes removed with `delnode`: autojoin must not bring them back.
+    pub deleted: Vec<String>,
 }
 
 /// Counters for diagnostics.
@@ -220,6 +241,63 @@ impl Core {
         s
     }
 
+    /// The normal nodes and the deleted list, for `hostcache`/`delhostcache`.
+    pub fn host_cache(&self) -> HostCache {
+        HostCache {
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| n.node_type == NodeType::Normal)
+                .map(|n| CachedNode {
+                    name: n.name.clone(),
+                    uuid: n.uuid,
+                    weight: n.weight,
+                    site: n.site.clone(),
+                })
+                .collect(),
+            deleted: self.deleted.clone(),
+        }
+    }
+
+    /// Start-up with autojoin: nodes that joined or were added in an earlier run come
+    /// back (with their UUID, weight and site) and deleted nodes stay deleted. Nodes
+    /// are only added, never removed: a node from ha.cf missing from the cache stays.
+    /// No [`Action::NodeTable`] is queued: the cache already says this.
+    pub fn restore_host_cache(&mut self, cache: &HostCache) {
+        let mut deleted: Vec<String> = Vec::new();
+        for d in &cache.deleted {
+            let d = d.to_lowercase();
+            if valid_node_name(&d) && !deleted.contains(&d) {
+                deleted.push(d);
+            }
+        }
+        self.deleted = deleted;
+        let local = self.local_idx();
+        for c in &cache.nodes {
+            let name = c.name.to_lowercase();
+            if !valid_node_name(&name) || self.deleted.contains(&name) {
+                continue;
+            }
+            let i = match self.find_name(&name) {
+                Some(i) if self.nodes[i].node_type != NodeType::Normal => continue,
+                Some(i) => i,
+                None => {
+                    debug!("host cache: adding node {}", name);
+                    self.add_node(&name, NodeType::Normal)
+                }
+            };
+            // Our own UUID comes from hb_uuid, and a UUID already taken would make
+            // two entries answer to one sender.
+            if let Some(u) = c.uuid {
+                if i != local && self.nodes[i].uuid.is_none() && self.find_uuid(&u).is_none() {
+                    self.nodes[i].uuid = Some(u);
+                }
+            }
+            self.nodes[i].weight = c.weight;
+            self.nodes[i].site = c.site.clone();
+        }
+    }
+
     /// The latest monotonic time at which [`Core::tick`] must be called.
     pub fn next_wakeup(&self) -> u64 {
         let mut t = self.next_status_ms.min(self.liveness_deadline());
@@ -296,7 +374,9 @@ impl Core {
         }
         let sent = self.send_copy(now, msg);
         if self.is_for_us(&sent) {
-            // Our own copy is delivered here, not when it loops back.
+            // Our own copy is delivered here, not when it loops back (the loopback is
+            // only acked), so its effect on the node table is applied here too.
+            self.apply_table_change(&msg_type, &sent);
             self.deliver(sent);
         }
         self.update_flow_control();
@@ -407,8 +487,8 @@ impl Core {
             "shutdone" => self.on_shutdone(now, idx, hg, msg),
             "reqnodes" => self.on_reqnodes(now, idx),
             "repnodes" => self.on_repnodes(now, &msg),
-            "setweight" | "setsite" => {
-                self.on_set_attribute(msg_type, &msg);
+            "setweight" | "setsite" | "addnode" | "delnode" => {
+                self.apply_table_change(msg_type, &msg);
                 self.deliver(msg);
             }
             "hbapi-clstat" => self.deliver_ordered(idx, seq, msg),
@@ -641,6 +721,7 @@ impl Core {
         let Some(list) = msg.get_str("nodelist") else {
             return self.malformed("missing nodelist", msg);
         };
+        let before = self.host_cache();
         let names = parse_nodelist(list);
         for n in &names {
             if self.find_name(n).is_none() {
@@ -667,7 +748,109 @@ impl Core {
             .get_str("delnodelist")
             .map(parse_nodelist)
             .unwrap_or_default();
+        if self.host_cache() != before {
+            self.actions.push_back(Action::NodeTable);
+        }
         self.comm_now_up(now);
+    }
+
+    /// Messages that change the node table, from any node including ourselves.
+    fn apply_table_change(&mut self, msg_type: &str, msg: &Msg) {
+        match msg_type {
+            "setweight" | "setsite" => self.on_set_attribute(msg_type, msg),
+            "addnode" => self.on_addnode(msg),
+            "delnode" => self.on_delnode(msg),
+            _ => {}
+        }
+    }
+
+    /// The names of an `addnode`/`delnode` request; None (logged) when there are none.
+    fn request_nodelist(msg_type: &str, msg: &Msg) -> Option<Vec<String>> {
+        let names = msg
+            .get_str("nodelist")
+            .map(parse_nodelist)
+            .unwrap_or_default();
+        if names.is_empty() {
+            error!(
+                "HBDoMsg_T_{}: nodelist not found in msg",
+                msg_type.to_uppercase()
+            );
+            return None;
+        }
+        Some(names)
+    }
+
+    /// `hb_addnode` (§3.7): each name is added on its own; existing ones are refused.
+    fn on_addnode(&mut self, msg: &Msg) {
+        let Some(names) = Self::request_nodelist("addnode", msg) else {
+            return;
+        };
+        let mut changed = false;
+        for name in names {
+            if self.find_name(&name).is_some() {
+                error!("hb_add_one_node: node({}) already exists", name);
+                error!("Add node {} failed", name);
+                continue;
+            }
+            info!(
+                "hb_add_one_node: Adding new node[{}] to configuration.",
+                name
+            );
+            self.add_node(&name, NodeType::Normal);
+            self.deleted.retain(|d| *d != name);
+            changed = true;
+        }
+        if changed {
+            self.actions.push_back(Action::NodeTable);
+        }
+    }
+
+    /// `hb_delnode` (§3.7): all or nothing. Only nodes that are not running can go,
+    /// and only while every other node is alive, so that no node that missed the
+    /// message can later bring the deleted ones back through `repnodes`.
+    fn on_delnode(&mut self, msg: &Msg) {
+        let Some(names) = Self::request_nodelist("delnode", msg) else {
+            return;
+        };
+        // Checked first: we are alive, so the check below would hide why.
+        if names.contains(&self.cfg.local) {
+            error!("I am being deleted from the cluster. This should not happen");
+            return;
+        }
+        for name in &names {
+            let Some(i) = self.find_name(name) else {
+                continue;
+            };
+            let n = &self.nodes[i];
+            if n.node_type != NodeType::Normal {
+                warn!("deletion failed: node {} is a ping node", name);
+                return;
+            }
+            // A node never heard from (init) is not running either (§3.7).
+            if !n.is_dead() && n.status != status::INIT {
+                warn!("deletion failed: node {} is not dead", name);
+                return;
+            }
+        }
+        if let Some(n) = self.nodes.iter().find(|n| {
+            n.node_type == NodeType::Normal && !names.contains(&n.name) && !n.is_live_normal()
+        }) {
+            error!(
+                "HBDoMsg_T_DELNODE: deletion failed. We don't have all required nodes alive ({} is dead)",
+                n.name
+            );
+            return;
+        }
+        for name in names {
+            info!("Removing node [{}] from configuration.", name);
+            if let Some(i) = self.find_name(&name) {
+                self.nodes.remove(i);
+            }
+            if !self.deleted.contains(&name) {
+                self.deleted.push(name);
+            }
+        }
+        self.actions.push_back(Action::NodeTable);
     }
 
     /// `hb_setweight` / `hb_setsite` from any node (§2.7).
@@ -675,13 +858,21 @@ impl Core {
         let Some(idx) = msg.get_str("node").and_then(|n| self.find_name(n)) else {
             return self.malformed("setweight/setsite for unknown node", msg);
         };
-        if msg_type == "setweight" {
+        let changed = if msg_type == "setweight" {
             match msg.get_str("weight").and_then(|w| w.trim().parse().ok()) {
-                Some(w) => self.nodes[idx].weight = w,
-                None => self.malformed("bad weight", msg),
+                Some(w) => std::mem::replace(&mut self.nodes[idx].weight, w) != w,
+                None => {
+                    self.malformed("bad weight", msg);
+                    false
+                }
             }
         } else if let Some(site) = msg.get_str("site") {
-            self.nodes[idx].site = site.to_string();
+            std::mem::replace(&mut self.nodes[idx].site, site.to_string()) != site
+        } else {
+            false
+        };
+        if changed {
+            self.actions.push_back(Action::NodeTable);
         }
     }
 
@@ -783,6 +974,7 @@ impl Core {
                     }
                     info!("node {} renamed to {}", self.nodes[i].name, src);
                     self.nodes[i].name = src.to_string();
+                    self.actions.push_back(Action::NodeTable);
                 }
                 return Some(i);
             }
@@ -795,9 +987,19 @@ impl Core {
                 self.stats.unknown_nodes_dropped += 1;
                 return None;
             }
+            None if self.deleted.iter().any(|d| d == src) => {
+                warn!(
+                    "node [{}] was deleted from the cluster: not adding it back (autojoin)",
+                    src
+                );
+                self.stats.unknown_nodes_dropped += 1;
+                return None;
+            }
             None => {
                 info!("Adding new node [{}] (autojoin)", src);
-                self.add_node(src, NodeType::Normal)
+                let i = self.add_node(src, NodeType::Normal);
+                self.actions.push_back(Action::NodeTable);
+                i
             }
         };
         if let Some(u) = uuid {
@@ -816,7 +1018,10 @@ impl Core {
                     format_uuid(&u)
                 );
             }
-            self.nodes[i].uuid = Some(u);
+            if self.nodes[i].uuid != Some(u) {
+                self.nodes[i].uuid = Some(u);
+                self.actions.push_back(Action::NodeTable);
+            }
         }
         Some(i)
     }
@@ -1285,4 +1490,10 @@ impl Core {
         warn!("dropping malformed message ({}): {:?}", why, msg);
         self.stats.malformed_dropped += 1;
     }
+}
+
+/// A name the host cache may bring in: `nodelist` is space-separated, so a name with
+/// whitespace (or none at all) could never be sent to peers intact.
+fn valid_node_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(char::is_whitespace)
 }

@@ -37,8 +37,8 @@ pub mod sim;
 
 pub use crate::config::{default_initdead, AutoJoin, CoreConfig, Now};
 pub use crate::core::{
-    Action, Core, CoreStats, ACK_MSG_DIV, DT_BONUS_MS, DT_BONUS_PERIOD_MS, FLOW_CONTROL_WINDOW,
-    MAX_REXMIT_BATCH,
+    Action, CachedNode, Core, CoreStats, HostCache, ACK_MSG_DIV, DT_BONUS_MS, DT_BONUS_PERIOD_MS,
+    FLOW_CONTROL_WINDOW, MAX_REXMIT_BATCH,
 };
 pub use crate::error::CoreError;
 pub use crate::history::MAX_HISTORY;

@@ -1163,3 +1163,271 @@ fn settled_only_while_every_node_is_active_with_its_links_up() {
     assert_eq!(c.node("bravo").unwrap().status, "dead");
     assert!(!c.settled(), "a dead node makes every status news");
 }
+
+fn node_table_changed(actions: &[Action]) -> bool {
+    actions.contains(&Action::NodeTable)
+}
+
+fn repnodes_lists(c: &mut Core, now: Now, seq: u64) -> (String, String) {
+    c.on_message(now, 0, bravo("reqnodes", &[("dest", "alpha")], seq));
+    let out = sends(&drain(c));
+    let rep = &of_type(&out, "repnodes")[0];
+    (
+        rep.get_str("nodelist").unwrap_or_default().to_string(),
+        rep.get_str("delnodelist").unwrap_or_default().to_string(),
+    )
+}
+
+/// joined(), then bravo adds `nodes`, which never start: they are dead after 10.5 s
+/// while bravo keeps talking. Returns bravo's next seq.
+fn with_dead_nodes(c: &mut Core, seq: u64, nodes: &str) -> u64 {
+    c.on_message(at(1000), 0, bravo("addnode", &[("nodelist", nodes)], seq));
+    c.on_message(at(9000), 0, bravo_status(seq + 1, "active"));
+    c.tick(at(10_500));
+    drain(c);
+    for n in nodes.split_whitespace() {
+        assert_eq!(c.node(n).map(|v| v.status), Some("dead".into()), "{n}");
+    }
+    assert_eq!(c.node("bravo").map(|v| v.status), Some("active".into()));
+    seq + 2
+}
+
+#[test]
+fn addnode_adds_normal_nodes_and_repnodes_lists_them() {
+    let (mut c, seq) = joined();
+    c.on_message(
+        at(1000),
+        0,
+        bravo("addnode", &[("nodelist", "Charlie delta ")], seq),
+    );
+    let a = drain(&mut c);
+    assert!(node_table_changed(&a));
+    assert_eq!(of_type(&delivered(&a), "addnode").len(), 1);
+    let charlie = c.node("charlie").expect("charlie added");
+    assert_eq!(charlie.node_type, NodeType::Normal);
+    assert_eq!(charlie.status, "init");
+    assert!(c.node("delta").is_some());
+    let (list, del) = repnodes_lists(&mut c, at(1100), seq + 1);
+    assert_eq!(list, "alpha bravo charlie delta ");
+    assert_eq!(del, " ");
+    // Our own request (the FIFO) is applied once, here: its loopback is only acked.
+    let mut m = Msg::with_type("addnode");
+    m.add_str("nodelist", "echo");
+    c.send_cluster(at(1200), m).unwrap();
+    let a = drain(&mut c);
+    assert!(node_table_changed(&a));
+    assert!(c.node("echo").is_some());
+    let own = of_type(&sends(&a), "addnode")[0].clone();
+    c.on_message(at(1201), 0, own);
+    assert!(!node_table_changed(&drain(&mut c)));
+    assert_eq!(c.nodes().len(), 5);
+}
+
+#[test]
+fn addnode_of_existing_node_or_without_names_changes_nothing() {
+    let (mut c, seq) = joined();
+    c.on_message(
+        at(1000),
+        0,
+        bravo("addnode", &[("nodelist", "BRAVO alpha")], seq),
+    );
+    c.on_message(at(1000), 0, bravo("addnode", &[("nodelist", " ")], seq + 1));
+    c.on_message(at(1000), 0, bravo("addnode", &[], seq + 2));
+    c.on_message(at(1000), 0, bravo("delnode", &[], seq + 3));
+    assert!(!node_table_changed(&drain(&mut c)));
+    let names: Vec<String> = c.nodes().into_iter().map(|n| n.name).collect();
+    assert_eq!(names, ["alpha", "bravo"]);
+}
+
+#[test]
+fn delnode_removes_a_dead_node_and_lists_it_as_deleted() {
+    let (mut c, seq) = joined();
+    let seq = with_dead_nodes(&mut c, seq, "charlie");
+    c.on_message(
+        at(10_600),
+        0,
+        bravo("delnode", &[("nodelist", "charlie")], seq),
+    );
+    let a = drain(&mut c);
+    assert!(node_table_changed(&a));
+    assert!(c.node("charlie").is_none());
+    assert_eq!(c.host_cache().deleted, ["charlie"]);
+    let (list, del) = repnodes_lists(&mut c, at(10_700), seq + 1);
+    assert_eq!(list, "alpha bravo ");
+    assert_eq!(del, "charlie ");
+    // Adding it again takes it off the deleted list.
+    c.on_message(
+        at(10_800),
+        0,
+        bravo("addnode", &[("nodelist", "charlie")], seq + 2),
+    );
+    assert!(c.node("charlie").is_some());
+    assert!(c.host_cache().deleted.is_empty());
+}
+
+#[test]
+fn delnode_of_an_alive_node_changes_nothing() {
+    let (mut c, seq) = joined();
+    c.on_message(at(1000), 0, bravo("delnode", &[("nodelist", "bravo")], seq));
+    assert!(!node_table_changed(&drain(&mut c)));
+    assert_eq!(c.node("bravo").map(|v| v.status), Some("active".into()));
+    assert!(c.host_cache().deleted.is_empty());
+}
+
+#[test]
+fn delnode_while_another_node_is_dead_changes_nothing() {
+    let (mut c, seq) = joined();
+    let seq = with_dead_nodes(&mut c, seq, "charlie delta");
+    c.on_message(
+        at(10_600),
+        0,
+        bravo("delnode", &[("nodelist", "charlie")], seq),
+    );
+    assert!(!node_table_changed(&drain(&mut c)));
+    assert!(c.node("charlie").is_some());
+    assert!(c.host_cache().deleted.is_empty());
+    // Both at once is fine: every node left is alive.
+    c.on_message(
+        at(10_700),
+        0,
+        bravo("delnode", &[("nodelist", "charlie delta")], seq + 1),
+    );
+    assert!(node_table_changed(&drain(&mut c)));
+    assert_eq!(c.nodes().len(), 2);
+    assert_eq!(c.host_cache().deleted, ["charlie", "delta"]);
+}
+
+#[test]
+fn deleting_ourselves_changes_nothing() {
+    let (mut c, seq) = joined();
+    let seq = with_dead_nodes(&mut c, seq, "charlie");
+    c.on_message(
+        at(10_600),
+        0,
+        bravo("delnode", &[("nodelist", "charlie alpha")], seq),
+    );
+    assert!(!node_table_changed(&drain(&mut c)));
+    assert!(c.node("charlie").is_some());
+    assert_eq!(c.node("alpha").map(|v| v.status), Some("active".into()));
+    assert!(c.host_cache().deleted.is_empty());
+    // No shutdown either: we keep sending status.
+    c.tick(at(12_000));
+    let out = sends(&drain(&mut c));
+    assert_eq!(of_type(&out, "status").len(), 1);
+    assert!(of_type(&out, "shutdone").is_empty());
+}
+
+#[test]
+fn autojoin_does_not_bring_back_a_deleted_node() {
+    let mut cf = cfg();
+    cf.autojoin = AutoJoin::Other;
+    let mut c = Core::new(cf, at(0));
+    c.restore_host_cache(&HostCache {
+        nodes: Vec::new(),
+        deleted: vec!["charlie".into()],
+    });
+    drain(&mut c);
+    let charlie = from_peer("charlie", [0xcc; 16], "status", &[("st", "up")], Some(1), 1);
+    c.on_message(at(10), 0, charlie);
+    assert!(c.node("charlie").is_none());
+    assert_eq!(c.stats().unknown_nodes_dropped, 1);
+    assert!(!node_table_changed(&drain(&mut c)));
+    let dave = from_peer("dave", [0xdd; 16], "status", &[("st", "up")], Some(1), 1);
+    c.on_message(at(20), 0, dave);
+    assert!(node_table_changed(&drain(&mut c)));
+    assert_eq!(c.uuid_of("dave"), Some([0xdd; 16]));
+}
+
+#[test]
+fn host_cache_round_trip_and_node_table_actions() {
+    let (mut c, seq) = joined();
+    c.on_message(
+        at(1000),
+        0,
+        bravo("setweight", &[("node", "bravo"), ("weight", "250")], seq),
+    );
+    assert!(node_table_changed(&drain(&mut c)));
+    // The same weight again is no change.
+    c.on_message(
+        at(1000),
+        0,
+        bravo(
+            "setweight",
+            &[("node", "bravo"), ("weight", "250")],
+            seq + 1,
+        ),
+    );
+    assert!(!node_table_changed(&drain(&mut c)));
+    c.on_message(
+        at(1000),
+        0,
+        bravo("setsite", &[("node", "alpha"), ("site", "dc2")], seq + 2),
+    );
+    assert!(node_table_changed(&drain(&mut c)));
+    let seq = with_dead_nodes(&mut c, seq + 3, "charlie delta");
+    c.on_message(
+        at(10_600),
+        0,
+        bravo("delnode", &[("nodelist", "charlie delta")], seq),
+    );
+    c.on_message(
+        at(10_600),
+        0,
+        bravo("addnode", &[("nodelist", "delta")], seq + 1),
+    );
+    drain(&mut c);
+    let cache = c.host_cache();
+    assert_eq!(
+        cache.nodes,
+        [
+            CachedNode {
+                name: "alpha".into(),
+                uuid: Some(ALPHA),
+                weight: 100,
+                site: "dc2".into()
+            },
+            CachedNode {
+                name: "bravo".into(),
+                uuid: Some(BRAVO),
+                weight: 250,
+                site: String::new()
+            },
+            CachedNode {
+                name: "delta".into(),
+                uuid: None,
+                weight: 100,
+                site: String::new()
+            },
+        ]
+    );
+    assert_eq!(cache.deleted, ["charlie"]);
+
+    // A fresh start from ha.cf (alpha, bravo) plus the cache is the same table.
+    let mut fresh = Core::new(cfg(), at(0));
+    fresh.restore_host_cache(&cache);
+    assert_eq!(fresh.host_cache(), cache);
+    assert!(!node_table_changed(&drain(&mut fresh)));
+    // Nothing in the cache may take our UUID or a name from the deleted list.
+    let mut fresh = Core::new(cfg(), at(0));
+    fresh.restore_host_cache(&HostCache {
+        nodes: vec![
+            CachedNode {
+                name: "bravo".into(),
+                uuid: Some(ALPHA),
+                weight: 7,
+                site: String::new(),
+            },
+            CachedNode {
+                name: "charlie".into(),
+                uuid: None,
+                weight: 100,
+                site: String::new(),
+            },
+        ],
+        deleted: vec!["Charlie".into()],
+    });
+    assert_eq!(fresh.uuid_of("bravo"), None);
+    assert_eq!(fresh.node("bravo").map(|v| v.weight), Some(7));
+    assert!(fresh.node("charlie").is_none());
+    assert_eq!(fresh.host_cache().deleted, ["charlie"]);
+}

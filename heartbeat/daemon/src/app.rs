@@ -311,7 +311,19 @@ async fn run(
     };
     let now = clock.now();
     let core_cfg = cfg.core_config(links, generation, uuid);
-    let core = Core::new(core_cfg, now);
+    let autojoin = core_cfg.autojoin;
+    let mut core = Core::new(core_cfg, now);
+    if autojoin != hb_core::AutoJoin::None {
+        // With autojoin the cache, not ha.cf, knows who is in the cluster (§3.7).
+        match state::read_host_cache(&paths.state_dir) {
+            Ok(cache) => core.restore_host_cache(&cache),
+            Err(e) => tracing::error!(
+                "Cannot read the host cache in {}: {}",
+                paths.state_dir.display(),
+                e
+            ),
+        }
+    }
     let api = ApiServer::new(cfg.apiauth.clone(), cfg.msgfmt);
     let (api_tx, mut api_rx) = mpsc::channel::<ApiEvent>(1024);
     let mut d = Daemon {
@@ -611,6 +623,7 @@ impl Daemon {
     }
 
     fn drain_core_actions(&mut self) {
+        let mut table_changed = false;
         while let Some(action) = self.core.poll_action() {
             let now = self.clock.now().mono_ms;
             match action {
@@ -653,10 +666,30 @@ impl Daemon {
                         }
                     }
                 }
+                // Several changes in one batch (a join) make one write.
+                Action::NodeTable => table_changed = true,
                 Action::LinkStatus { .. }
                 | Action::NodeRestarted { .. }
                 | Action::ShutdownNotice { .. } => {}
             }
+        }
+        if table_changed {
+            self.save_host_cache();
+        }
+    }
+
+    /// heartbeat 3.0.6 keeps the host cache only when it does not manage resources
+    /// itself (a CRM does): in R1 mode the node list is ha.cf's alone.
+    fn save_host_cache(&self) {
+        if self.rm.is_some() {
+            return;
+        }
+        if let Err(e) = state::write_host_cache(&self.paths.state_dir, &self.core.host_cache()) {
+            tracing::error!(
+                "Cannot write the host cache in {}: {}",
+                self.paths.state_dir.display(),
+                e
+            );
         }
     }
 
