@@ -62,6 +62,8 @@ pub fn facility_code(name: &str) -> Option<i32> {
 struct HaLogLayer {
     cfg: LogConfig,
     syslog: Mutex<Option<UnixDatagram>>,
+    /// /dev/log (a test points it elsewhere).
+    syslog_path: PathBuf,
 }
 
 #[derive(Default)]
@@ -190,30 +192,40 @@ impl HaLogLayer {
         }
     }
 
+    /// What cluster-glue's cl_log hands to syslog(3) (ident = entity, no LOG_PID;
+    /// the pid and priority word lead the message): `<PRI>Mmm dd hh:mm:ss
+    /// heartbeat: [pid]: WARN: text`.
+    fn syslog_datagram(&self, facility: i32, level: &Level, text: &str, secs: i64) -> String {
+        format!(
+            "<{}>{} {}: [{}]: {}: {}",
+            facility | syslog_severity(level),
+            syslog_stamp(secs),
+            self.cfg.entity,
+            std::process::id(),
+            prio_word(level),
+            text
+        )
+    }
+
     fn to_syslog(&self, facility: i32, level: &Level, text: &str, secs: i64) {
+        let line = self.syslog_datagram(facility, level, text, secs);
         let mut guard = match self.syslog.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if guard.is_none() {
-            if let Ok(sock) = UnixDatagram::unbound() {
-                if sock.connect("/dev/log").is_ok() {
-                    *guard = Some(sock);
+        // A restarted syslog daemon binds a new socket: reconnect once and resend.
+        for _ in 0..2 {
+            if guard.is_none() {
+                if let Ok(sock) = UnixDatagram::unbound() {
+                    if sock.connect(&self.syslog_path).is_ok() {
+                        *guard = Some(sock);
+                    }
                 }
             }
-        }
-        if let Some(sock) = guard.as_ref() {
-            let line = format!(
-                "<{}>{} {}[{}]: {}: {}",
-                facility | syslog_severity(level),
-                syslog_stamp(secs),
-                self.cfg.entity,
-                std::process::id(),
-                prio_word(level),
-                text
-            );
-            if sock.send(line.as_bytes()).is_err() {
-                *guard = None;
+            match guard.as_ref() {
+                Some(sock) if sock.send(line.as_bytes()).is_ok() => return,
+                Some(_) => *guard = None,
+                None => return,
             }
         }
     }
@@ -260,6 +272,7 @@ pub fn init(cfg: LogConfig) {
     let layer = HaLogLayer {
         cfg,
         syslog: Mutex::new(None),
+        syslog_path: PathBuf::from("/dev/log"),
     };
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(level))
@@ -283,7 +296,48 @@ mod tests {
                 hostname: "alpha".into(),
             },
             syslog: Mutex::new(None),
+            syslog_path: PathBuf::from("/nonexistent/log"),
         }
+    }
+
+    #[test]
+    fn syslog_gets_cluster_glues_message_with_facility_and_severity() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let mut l = layer(true);
+        l.syslog_path = path.clone();
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let local0 = facility_code("local0").unwrap();
+        l.to_syslog(local0, &Level::WARN, "node bravo: is dead", 0);
+        let mut buf = [0u8; 512];
+        let n = rx.recv(&mut buf).unwrap();
+        let got = std::str::from_utf8(&buf[..n]).unwrap();
+        let pid = std::process::id();
+        // local0 (16 << 3) | LOG_WARNING (4)
+        assert_eq!(
+            got,
+            format!(
+                "<132>{} heartbeat: [{pid}]: WARN: node bravo: is dead",
+                syslog_stamp(0)
+            )
+        );
+        // syslogd restarted: a new socket at the same path still gets the next line.
+        drop(rx);
+        std::fs::remove_file(&path).unwrap();
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        l.to_syslog(local0, &Level::INFO, "Link bravo:eth0 up.", 0);
+        let n = rx.recv(&mut buf).unwrap();
+        let got = std::str::from_utf8(&buf[..n]).unwrap();
+        assert!(got.starts_with("<134>"), "local0 | LOG_INFO: {got}");
+        assert!(got.ends_with(": info: Link bravo:eth0 up."), "{got}");
+        // No syslog at all: nothing breaks.
+        l.syslog_path = dir.path().join("absent");
+        *l.syslog.lock().unwrap() = None;
+        l.to_syslog(local0, &Level::ERROR, "still fine", 0);
     }
 
     #[test]
