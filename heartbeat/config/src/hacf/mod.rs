@@ -39,16 +39,14 @@ pub const HA_DAEMON_DIR: &str = "/usr/libexec/heartbeat";
 pub const HA_LIBHB_DIR: &str = "/usr/lib/heartbeat";
 
 /// Directives this implementation parses and validates but does not act
-/// on; their presence produces one warning listing them.
+/// on; their presence produces one warning listing them. (`failfast` is logged when
+/// it would fire, never a reboot; `respawn`, `env`, `stonith`, `stonith_host` and
+/// `crm_daemon_dir` are acted on.)
 pub const NOT_ACTED_ON: &[&str] = &[
     "mcast6",
     "ucast6",
     "ping6",
-    "respawn",
     "failfast",
-    "stonith",
-    "stonith_host",
-    "env",
     "rtprio",
     "memreserve",
     "coredumps",
@@ -58,7 +56,6 @@ pub const NOT_ACTED_ON: &[&str] = &[
     "use_logd",
     "conn_logd_time",
     "quorum_server",
-    "crm_daemon_dir",
     "crmd_spawns_pengine",
     "record_config_changes",
     "record_pengine_inputs",

@@ -777,6 +777,13 @@ fn not_acted_on_warning_is_single_and_lists_lines() {
     );
     assert_eq!(cf.warnings.len(), 1, "{:?}", cf.warnings);
     assert!(!cf.realtime && !cf.coredumps);
+    // What the daemon does act on is not in the warning.
+    let cf = p("bcast e\nnode a\nrespawn hacluster /bin/true\nenv X=1\nstonith_host * null a\n");
+    assert!(
+        !cf.warnings.iter().any(|w| w.contains("not acted on")),
+        "{:?}",
+        cf.warnings
+    );
 }
 
 #[test]
