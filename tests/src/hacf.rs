@@ -1,7 +1,7 @@
 //! Generating ha.cf and authkeys text for test nodes.
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 /// A heartbeat communication medium (one or more ha.cf lines).
@@ -20,6 +20,16 @@ pub enum Medium {
     /// One `ucast <if> <peer>` line per peer. Listing every node, including the local
     /// one, lets all nodes share one file: heartbeat ignores ucast to itself.
     Ucast { iface: String, peers: Vec<Ipv4Addr> },
+    /// `mcast6 <if> <group> <port> <hops> <loop>`
+    Mcast6 {
+        iface: String,
+        group: Ipv6Addr,
+        port: u16,
+        hops: u8,
+        loopback: bool,
+    },
+    /// One `ucast6 <if> <peer>` line per peer (the local one included, as for ucast).
+    Ucast6 { iface: String, peers: Vec<Ipv6Addr> },
     /// `serial <dev> [<dev> ...]` (set `baud` with [`HaCf::set`]).
     Serial(Vec<PathBuf>),
 }
@@ -51,6 +61,24 @@ impl Medium {
             Medium::Ucast { iface, peers } => {
                 for p in peers {
                     let _ = writeln!(out, "ucast {iface} {p}");
+                }
+            }
+            Medium::Mcast6 {
+                iface,
+                group,
+                port,
+                hops,
+                loopback,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "mcast6 {iface} {group} {port} {hops} {}",
+                    u8::from(*loopback)
+                );
+            }
+            Medium::Ucast6 { iface, peers } => {
+                for p in peers {
+                    let _ = writeln!(out, "ucast6 {iface} {p}");
                 }
             }
             Medium::Serial(ports) => {

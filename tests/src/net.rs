@@ -193,6 +193,24 @@ impl Net {
         Ok(Ipv4Addr::new(10, 251, self.subnet, host))
     }
 
+    /// Gives every node an IPv6 address (fd42:4242::<10+i>/64) on its interface,
+    /// usable at once (no duplicate address detection); returns them, node 1 first.
+    pub fn add_ipv6(&self) -> Result<Vec<std::net::Ipv6Addr>> {
+        let mut out = Vec::new();
+        for i in 1..=self.n_nodes {
+            let ns = self.ns_name(i);
+            let addr: std::net::Ipv6Addr = format!("fd42:4242::{}", 10 + i)
+                .parse()
+                .map_err(|e| BenchError::Setup(format!("IPv6 address: {e}")))?;
+            let cidr = format!("{addr}/64");
+            run_ok(&[
+                "ip", "-n", &ns, "-6", "addr", "add", &cidr, "dev", NODE_IFACE, "nodad",
+            ])?;
+            out.push(addr);
+        }
+        Ok(out)
+    }
+
     /// Addresses of all nodes, node 1 first.
     pub fn addrs(&self) -> Vec<Ipv4Addr> {
         (1..=self.n_nodes)

@@ -38,6 +38,9 @@ enum Kind {
     Bcast,
     Mcast,
     Ucast,
+    /// mcast6 / ucast6 over IPv6 addresses added to every node.
+    Mcast6,
+    Ucast6,
     Serial,
     /// bcast and a serial cable at once: two redundant links per peer.
     BcastAndSerial,
@@ -127,6 +130,21 @@ impl Cluster {
                         port: 694,
                         ttl: 1,
                         loopback: false,
+                    },
+                    // A group beyond link scope: its source address is the ULA.
+                    Kind::Mcast6 => {
+                        net.add_ipv6()?;
+                        Medium::Mcast6 {
+                            iface: iface.clone(),
+                            group: "ff15::694".parse()?,
+                            port: 694,
+                            hops: 1,
+                            loopback: false,
+                        }
+                    }
+                    Kind::Ucast6 => Medium::Ucast6 {
+                        iface: iface.clone(),
+                        peers: net.add_ipv6()?.into_iter().take(n).collect(),
                     },
                     // Every node's address, its own included: one file for all nodes.
                     _ => Medium::Ucast {
@@ -499,6 +517,16 @@ fn ucast_two_nodes() -> Result<()> {
 #[test]
 fn ucast_three_nodes() -> Result<()> {
     medium_scenario(Kind::Ucast, 3)
+}
+
+#[test]
+fn mcast6_two_nodes() -> Result<()> {
+    medium_scenario(Kind::Mcast6, 2)
+}
+
+#[test]
+fn ucast6_three_nodes() -> Result<()> {
+    medium_scenario(Kind::Ucast6, 3)
 }
 
 #[test]

@@ -110,6 +110,28 @@ impl DaemonConfig {
                     peer: peer.clone(),
                     port: *udpport,
                 }),
+                Medium::Mcast6 {
+                    iface,
+                    group,
+                    port,
+                    hops,
+                    loop_,
+                } => media.push(MediumSpec::Mcast6 {
+                    iface: iface.clone(),
+                    group: *group,
+                    port: *port,
+                    hops: *hops,
+                    loopback: *loop_,
+                }),
+                Medium::Ucast6 {
+                    iface,
+                    peer,
+                    udpport,
+                } => media.push(MediumSpec::Ucast6 {
+                    iface: iface.clone(),
+                    peer: peer.clone(),
+                    port: *udpport,
+                }),
                 Medium::Serial { device } => media.push(MediumSpec::Serial {
                     device: device.clone(),
                     baud: hacf.baud,
@@ -129,12 +151,13 @@ impl DaemonConfig {
                     }
                     ping.push((name.clone(), ips));
                 }
-                Medium::Mcast6 { .. } | Medium::Ucast6 { .. } | Medium::Ping6 { .. } => {}
+                // ping6 is parsed and listed in the "not acted on" warning.
+                Medium::Ping6 { .. } => {}
             }
         }
         if media.is_empty() {
             bail!(
-                "{}: no usable communication medium (IPv6 media are not supported yet)",
+                "{}: no usable communication medium (only ping6 nodes?)",
                 paths.ha_cf().display()
             );
         }

@@ -12,6 +12,7 @@ mod fifo;
 mod logging;
 mod lrmd_client;
 mod media;
+mod media6;
 mod parking;
 mod paths;
 mod ping;

@@ -39,6 +39,18 @@ pub enum MediumSpec {
         peer: String,
         port: u16,
     },
+    Mcast6 {
+        iface: String,
+        group: std::net::Ipv6Addr,
+        port: u16,
+        hops: u8,
+        loopback: bool,
+    },
+    Ucast6 {
+        iface: String,
+        peer: String,
+        port: u16,
+    },
     Serial {
         device: PathBuf,
         baud: u32,
@@ -51,7 +63,9 @@ impl MediumSpec {
         match self {
             MediumSpec::Bcast { iface, .. }
             | MediumSpec::Mcast { iface, .. }
-            | MediumSpec::Ucast { iface, .. } => iface.clone(),
+            | MediumSpec::Ucast { iface, .. }
+            | MediumSpec::Mcast6 { iface, .. }
+            | MediumSpec::Ucast6 { iface, .. } => iface.clone(),
             MediumSpec::Serial { device, .. } => device.display().to_string(),
         }
     }
@@ -160,12 +174,13 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<(Media, U
         }
     }
     let local_addrs = local_ipv4_addrs();
-    let own = OwnSenders::new(local_addrs.clone());
+    let own = OwnSenders::new(local_ip_addrs());
     let mut writers = Vec::new();
     let mut has_serial = false;
     // Receive sockets are shared per (interface, port): several ucast lines on one
     // interface must not open competing SO_REUSEPORT sockets that split the traffic.
     let mut udp_readers: BTreeMap<(String, u16), ()> = BTreeMap::new();
+    let mut udp6_readers: BTreeMap<(String, u16), ()> = BTreeMap::new();
     let mut inbox = UdpInbox::new(own.clone())?;
     for s in specs {
         let link = link_of[&s.link_name()];
@@ -220,7 +235,7 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<(Media, U
                 r.join_multicast_v4(group, &addr).with_context(|| {
                     format!("cannot join multicast group {group} on {iface} ({addr})")
                 })?;
-                let twin = twin_of(&r, None, Some((*group, addr)));
+                let twin = twin_of(&r, None, Some(Group::V4(*group, addr)));
                 inbox.add(r, twin, link)?;
                 tracing::info!(
                     "UDP multicast heartbeat started for group {} port {} interface {} (ttl={} loop={})",
@@ -251,6 +266,67 @@ pub fn open(specs: &[MediumSpec], tx: mpsc::Sender<Inbound>) -> Result<(Media, U
                     Writer::Udp {
                         sock,
                         dests: vec![SocketAddr::V4(SocketAddrV4::new(ip, *port))],
+                    },
+                ));
+                tracing::info!(
+                    "UDP unicast heartbeat started to {} port {} interface {}",
+                    ip,
+                    port,
+                    iface
+                );
+            }
+            MediumSpec::Mcast6 {
+                iface,
+                group,
+                port,
+                hops,
+                loopback,
+            } => {
+                use crate::media6::*;
+                let ifindex = iface_index(iface)?;
+                let sock = udp6_send_socket(iface, &own)?;
+                mcast6_sender(&sock, ifindex, *hops, *loopback)?;
+                writers.push((
+                    link,
+                    Writer::Udp {
+                        sock,
+                        dests: vec![dest6(*group, *port, ifindex)],
+                    },
+                ));
+                let r = udp6_recv_socket(iface, *group, *port)?;
+                r.join_multicast_v6(group, ifindex)
+                    .with_context(|| format!("cannot join multicast group {group} on {iface}"))?;
+                let twin = twin_of(&r, Some(iface), Some(Group::V6(*group, ifindex)));
+                inbox.add(r, twin, link)?;
+                tracing::info!(
+                    "UDP multicast heartbeat started for group {} port {} interface {} (hops={} loop={})",
+                    group,
+                    port,
+                    iface,
+                    hops,
+                    *loopback as u8
+                );
+            }
+            MediumSpec::Ucast6 { iface, peer, port } => {
+                use crate::media6::*;
+                let ip = resolve_v6(peer)
+                    .with_context(|| format!("ucast6 {iface} {peer}: cannot resolve peer"))?;
+                let ifindex = iface_index(iface)?;
+                if udp6_readers.insert((iface.clone(), *port), ()).is_none() {
+                    let r = udp6_recv_socket(iface, std::net::Ipv6Addr::UNSPECIFIED, *port)?;
+                    let twin = twin_of(&r, Some(iface), None);
+                    inbox.add(r, twin, link)?;
+                }
+                if own.is_own_addr(&IpAddr::V6(ip)) {
+                    tracing::debug!("ucast6 {} {}: own address, not sending there", iface, peer);
+                    continue;
+                }
+                let sock = udp6_send_socket(iface, &own)?;
+                writers.push((
+                    link,
+                    Writer::Udp {
+                        sock,
+                        dests: vec![dest6(ip, *port, ifindex)],
                     },
                 ));
                 tracing::info!(
@@ -322,19 +398,19 @@ fn udp_send_socket(iface: &str, own: &OwnSenders) -> Result<Socket> {
 /// never time out), so they are dropped before paying for authentication.
 #[derive(Clone)]
 pub struct OwnSenders {
-    addrs: Arc<Vec<Ipv4Addr>>,
+    addrs: Arc<Vec<IpAddr>>,
     ports: Arc<std::sync::Mutex<Vec<u16>>>,
 }
 
 impl OwnSenders {
-    fn new(addrs: Vec<Ipv4Addr>) -> Self {
+    fn new(addrs: Vec<IpAddr>) -> Self {
         OwnSenders {
             addrs: Arc::new(addrs),
             ports: Arc::default(),
         }
     }
 
-    fn add_port(&self, port: u16) {
+    pub(crate) fn add_port(&self, port: u16) {
         if let Ok(mut p) = self.ports.lock() {
             p.push(port);
         }
@@ -344,15 +420,27 @@ impl OwnSenders {
         self.ports.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
+    /// Our IPv4 addresses, for the kernel filter (it reads IPv4 headers only).
+    fn v4(&self) -> Vec<Ipv4Addr> {
+        self.addrs
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect()
+    }
+
+    pub fn is_own_addr(&self, a: &IpAddr) -> bool {
+        self.addrs.contains(a)
+    }
+
     pub fn is_own(&self, from: &SocketAddr) -> bool {
-        let SocketAddr::V4(v4) = from else {
-            return false;
-        };
-        self.addrs.contains(v4.ip())
+        self.addrs.contains(&from.ip())
             && self
                 .ports
                 .lock()
-                .map(|p| p.contains(&v4.port()))
+                .map(|p| p.contains(&from.port()))
                 .unwrap_or(false)
     }
 }
@@ -373,20 +461,31 @@ pub(crate) fn udp_recv_socket(iface: Option<&str>, addr: Ipv4Addr, port: u16) ->
     Ok(s)
 }
 
+/// A multicast group a twin joins as its pair did: (group, interface address) for
+/// IPv4, (group, interface index) for IPv6.
+enum Group {
+    V4(Ipv4Addr, Ipv4Addr),
+    V6(std::net::Ipv6Addr, u32),
+}
+
 /// The steady-status twin of receive socket `prompt` (see parking.rs): same device,
 /// address and port, joined to the same multicast group, bound second so the
 /// reuseport program's index 1 is the twin. None when the kernel refuses any step:
 /// then everything simply stays on the watched socket.
-fn twin_of(
-    prompt: &Socket,
-    iface: Option<&str>,
-    group: Option<(Ipv4Addr, Ipv4Addr)>,
-) -> Option<Socket> {
-    let local = prompt.local_addr().ok()?.as_socket_ipv4()?;
+fn twin_of(prompt: &Socket, iface: Option<&str>, group: Option<Group>) -> Option<Socket> {
+    let local = prompt.local_addr().ok()?.as_socket()?;
     let made = (|| -> Result<Socket> {
-        let twin = udp_recv_socket(iface, *local.ip(), local.port())?;
-        if let Some((g, a)) = group {
-            twin.join_multicast_v4(&g, &a)?;
+        let twin = match local {
+            SocketAddr::V4(l) => udp_recv_socket(iface, *l.ip(), l.port())?,
+            SocketAddr::V6(l) => {
+                let iface = iface.ok_or_else(|| anyhow!("IPv6 needs the interface"))?;
+                crate::media6::udp6_recv_socket(iface, *l.ip(), l.port())?
+            }
+        };
+        match group {
+            Some(Group::V4(g, a)) => twin.join_multicast_v4(&g, &a)?,
+            Some(Group::V6(g, index)) => twin.join_multicast_v6(&g, index)?,
+            None => {}
         }
         crate::parking::enable_stamps(&twin)?;
         crate::parking::attach_reuseport(prompt)?;
@@ -510,17 +609,21 @@ impl UdpInbox {
     /// those cannot be attached the twins go (a broadcast reaches both sockets of a
     /// pair, and only the filters keep it from being handled twice).
     fn filter_own_packets(&mut self) {
-        use crate::parking::{socket_filter, Queue};
+        use crate::parking::{socket_filter, Family, Queue};
         let ports = self.own.ports();
-        let own = own_packet_filter(&self.own.addrs, &ports);
-        let prompt = if self.parking.is_empty() {
-            own.clone()
-        } else {
-            Some(socket_filter(own.clone(), Queue::Prompt))
-        };
+        let own = own_packet_filter(&self.own.v4(), &ports);
         let mut split = !self.parking.is_empty();
-        if let Some(prog) = &prompt {
-            for s in &self.socks {
+        for s in &self.socks {
+            let prompt = if self.parking.is_empty() {
+                own.clone()
+            } else {
+                Some(socket_filter(
+                    own.clone(),
+                    Family::of(s.fd.get_ref()),
+                    Queue::Prompt,
+                ))
+            };
+            if let Some(prog) = &prompt {
                 if let Err(e) = s.fd.get_ref().attach_filter(prog) {
                     tracing::debug!("no socket filter on link {}: {}", s.link, e);
                     split = false;
@@ -542,12 +645,12 @@ impl UdpInbox {
             }
             return;
         }
-        let parked = socket_filter(own, Queue::Parked);
         for fd in self.parking.fds() {
             // SAFETY: a borrowed view of a descriptor the twin keeps open meanwhile.
             let sock = std::mem::ManuallyDrop::new(unsafe {
                 <Socket as std::os::fd::FromRawFd>::from_raw_fd(fd)
             });
+            let parked = socket_filter(own.clone(), Family::of(&sock), Queue::Parked);
             if let Err(e) = sock.attach_filter(&parked) {
                 tracing::debug!("no socket filter on a steady-status socket: {}", e);
                 split = false;
@@ -714,7 +817,7 @@ pub(crate) fn recv_batch(
     mut stamps: Option<&mut [u64; RECV_BATCH]>,
 ) -> io::Result<usize> {
     // SAFETY: all-zero is a valid value for these plain C structs.
-    let mut names: [libc::sockaddr_in; RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut iovs: [libc::iovec; RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut hdrs: [libc::mmsghdr; RECV_BATCH] = unsafe { std::mem::zeroed() };
     // Room for one SCM_TIMESTAMPNS per datagram, aligned for cmsghdr.
@@ -730,8 +833,8 @@ pub(crate) fn recv_batch(
             iov_len: chunk.len(),
         };
         let h = &mut hdrs[j].msg_hdr;
-        h.msg_name = (&mut names[j] as *mut libc::sockaddr_in).cast();
-        h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        h.msg_name = (&mut names[j] as *mut libc::sockaddr_storage).cast();
+        h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         h.msg_iov = &mut iovs[j];
         h.msg_iovlen = 1;
         if stamps.is_some() {
@@ -756,20 +859,39 @@ pub(crate) fn recv_batch(
     let got = rc as usize;
     for j in 0..got {
         let len = (hdrs[j].msg_len as usize).min(DATAGRAM_ROOM);
-        let from = if names[j].sin_family == libc::AF_INET as libc::sa_family_t {
-            SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(names[j].sin_addr.s_addr)),
-                u16::from_be(names[j].sin_port),
-            ))
-        } else {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        };
+        let from = sender(&names[j]);
         meta[j] = (len, from);
         if let Some(st) = stamps.as_deref_mut() {
             st[j] = rx_stamp(&hdrs[j].msg_hdr);
         }
     }
     Ok(got)
+}
+
+/// The sender recvmmsg wrote into a sockaddr_storage (0.0.0.0:0 if unknown).
+fn sender(name: &libc::sockaddr_storage) -> SocketAddr {
+    let p: *const libc::sockaddr_storage = name;
+    match i32::from(name.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which fits.
+            let a = unsafe { &*p.cast::<libc::sockaddr_in>() };
+            SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            ))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let a = unsafe { &*p.cast::<libc::sockaddr_in6>() };
+            SocketAddr::V6(std::net::SocketAddrV6::new(
+                std::net::Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                u32::from_be(a.sin6_flowinfo),
+                a.sin6_scope_id,
+            ))
+        }
+        _ => SocketAddr::from(([0, 0, 0, 0], 0)),
+    }
 }
 
 /// The SCM_TIMESTAMPNS of a received message header, in nanoseconds (0 if none).
@@ -965,6 +1087,24 @@ fn spawn_serial_reader(
 }
 
 /// IPv4 addresses configured on this host (this namespace).
+/// Every local address, IPv4 and IPv6 (scope ids are not compared).
+fn local_ip_addrs() -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for a in addrs {
+            let Some(s) = a.address.as_ref() else {
+                continue;
+            };
+            if let Some(sin) = s.as_sockaddr_in() {
+                out.push(IpAddr::V4(sin.ip()));
+            } else if let Some(sin6) = s.as_sockaddr_in6() {
+                out.push(IpAddr::V6(sin6.ip()));
+            }
+        }
+    }
+    out
+}
+
 pub fn local_ipv4_addrs() -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {

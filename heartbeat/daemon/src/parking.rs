@@ -49,8 +49,6 @@ const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
 const RET_K: u16 = 0x06; // BPF_RET | BPF_K
 /// SKF_NET_OFF: offsets relative to the IP header, whatever the kernel has pulled.
 const NET: u32 = (-0x10_0000i32) as u32;
-/// The UDP payload behind an IPv4 header without options.
-const PAYLOAD: u32 = NET + 28;
 /// recvmmsg calls per twin and drain.
 const DRAIN_ROUNDS: usize = 64;
 /// Not in every libc release.
@@ -60,14 +58,55 @@ fn ins(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// Appends a program tail that returns `steady` when the datagram is IPv4 without
-/// options and its payload starts with [`STEADY_STATUS`], else `other`.
+/// The IP version of a receive socket, which decides where the payload starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(sock: &Socket) -> Family {
+        match sock.local_addr().ok().and_then(|a| a.as_socket()) {
+            Some(SocketAddr::V6(_)) => Family::V6,
+            _ => Family::V4,
+        }
+    }
+}
+
+/// Appends a program tail that returns `steady` when the datagram's payload starts
+/// with [`STEADY_STATUS`] behind a plain header (IPv4 without options, or IPv6 with
+/// UDP as the next header), else `other`.
 ///
 /// `min_len` is the smallest packet length (as the program sees it) that can hold
 /// the prefix: a load past the end would end the program with 0, which must not
 /// decide anything for the watched socket.
-fn push_classifier(prog: &mut Vec<libc::sock_filter>, min_len: u32, steady: u32, other: u32) {
-    let mut loads: Vec<(u16, u32, u32)> = Vec::new();
+fn push_classifier(
+    prog: &mut Vec<libc::sock_filter>,
+    family: Family,
+    min_len: u32,
+    steady: u32,
+    other: u32,
+) {
+    // (instruction, whether its false branch goes to the `other` return)
+    let mut body: Vec<(libc::sock_filter, bool)> = vec![
+        (ins(LD_W_LEN, 0, 0, 0), false),
+        (ins(JGE_K, 0, 0, min_len), true),
+        (ins(LD_B_ABS, 0, 0, NET), false),
+    ];
+    let payload = match family {
+        Family::V4 => {
+            body.push((ins(JEQ_K, 0, 0, 0x45), true));
+            NET + 28
+        }
+        Family::V6 => {
+            body.push((ins(0x54, 0, 0, 0xf0), false)); // BPF_ALU | BPF_AND | BPF_K
+            body.push((ins(JEQ_K, 0, 0, 0x60), true));
+            body.push((ins(LD_B_ABS, 0, 0, NET + 6), false)); // next header
+            body.push((ins(JEQ_K, 0, 0, 17), true)); // UDP
+            NET + 48
+        }
+    };
     let p = STEADY_STATUS;
     let mut off = 0;
     while off < p.len() {
@@ -82,34 +121,28 @@ fn push_classifier(prog: &mut Vec<libc::sock_filter>, min_len: u32, steady: u32,
         let v = p[off..off + n]
             .iter()
             .fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
-        loads.push((code, off as u32, v));
+        body.push((ins(code, 0, 0, payload + off as u32), false));
+        body.push((ins(JEQ_K, 0, 0, v), true));
         off += n;
     }
-    // Instructions from here: 2 (length) + 2 (version) + 2 per load + 2 returns. A
-    // mismatch at instruction i jumps to the `other` return, the last one.
-    let total = 4 + 2 * loads.len() + 2;
-    let other_at = total - 1;
-    let start = prog.len();
-    let to_other = |prog: &Vec<libc::sock_filter>| (start + other_at - prog.len() - 1) as u8;
-    prog.push(ins(LD_W_LEN, 0, 0, 0));
-    let jf = to_other(prog);
-    prog.push(ins(JGE_K, 0, jf, min_len));
-    prog.push(ins(LD_B_ABS, 0, 0, NET));
-    let jf = to_other(prog);
-    prog.push(ins(JEQ_K, 0, jf, 0x45));
-    for (code, off, v) in loads {
-        prog.push(ins(code, 0, 0, PAYLOAD + off));
-        let jf = to_other(prog);
-        prog.push(ins(JEQ_K, 0, jf, v));
+    body.push((ins(RET_K, 0, 0, steady), false));
+    body.push((ins(RET_K, 0, 0, other), false));
+    let other_at = body.len() - 1;
+    for (i, (mut f, to_other)) in body.into_iter().enumerate() {
+        if to_other {
+            f.jf = (other_at - i - 1) as u8;
+        }
+        prog.push(f);
     }
-    prog.push(ins(RET_K, 0, 0, steady));
-    prog.push(ins(RET_K, 0, 0, other));
-    debug_assert_eq!(prog.len(), start + total);
 }
 
 /// The socket filter of one socket of a receive pair: `own` (a program dropping our
 /// own datagrams, ending in "accept, drop") runs first when given.
-pub fn socket_filter(own: Option<Vec<libc::sock_filter>>, queue: Queue) -> Vec<libc::sock_filter> {
+pub fn socket_filter(
+    own: Option<Vec<libc::sock_filter>>,
+    family: Family,
+    queue: Queue,
+) -> Vec<libc::sock_filter> {
     let mut prog = match own {
         Some(mut own) if own.len() >= 2 => {
             // Its "accept" becomes a jump over its "drop", into the classifier.
@@ -122,17 +155,17 @@ pub fn socket_filter(own: Option<Vec<libc::sock_filter>>, queue: Queue) -> Vec<l
     // A socket filter sees the UDP header too.
     let min_len = 8 + STEADY_STATUS.len() as u32;
     match queue {
-        Queue::Prompt => push_classifier(&mut prog, min_len, 0, u32::MAX),
-        Queue::Parked => push_classifier(&mut prog, min_len, u32::MAX, 0),
+        Queue::Prompt => push_classifier(&mut prog, family, min_len, 0, u32::MAX),
+        Queue::Parked => push_classifier(&mut prog, family, min_len, u32::MAX, 0),
     }
     prog
 }
 
 /// The reuseport program of a pair: index 1 (the twin, bound second) for steady
 /// status, 0 for the rest. It sees the payload only.
-pub fn reuseport_program() -> Vec<libc::sock_filter> {
+pub fn reuseport_program(family: Family) -> Vec<libc::sock_filter> {
     let mut prog = Vec::new();
-    push_classifier(&mut prog, STEADY_STATUS.len() as u32, 1, 0);
+    push_classifier(&mut prog, family, STEADY_STATUS.len() as u32, 1, 0);
     prog
 }
 
@@ -162,7 +195,7 @@ pub fn attach_reuseport(sock: &Socket) -> io::Result<()> {
     set_cbpf(
         sock.as_raw_fd(),
         SO_ATTACH_REUSEPORT_CBPF,
-        &reuseport_program(),
+        &reuseport_program(Family::of(sock)),
     )
 }
 
@@ -383,15 +416,27 @@ mod tests {
 
     /// A prompt socket and its twin on 127.0.0.1, set up as `media::open` does.
     fn pair() -> (Socket, Parking, SocketAddr) {
-        let prompt = udp_recv_socket(None, Ipv4Addr::LOCALHOST, 0).unwrap();
+        pair_of(Family::V4)
+    }
+
+    /// The same on 127.0.0.1 or ::1.
+    fn pair_of(family: Family) -> (Socket, Parking, SocketAddr) {
+        let bind = |port| match family {
+            Family::V4 => udp_recv_socket(None, Ipv4Addr::LOCALHOST, port).unwrap(),
+            Family::V6 => {
+                crate::media6::udp6_recv_socket("lo", std::net::Ipv6Addr::LOCALHOST, port).unwrap()
+            }
+        };
+        let prompt = bind(0);
         let to = prompt.local_addr().unwrap().as_socket().unwrap();
-        let twin = udp_recv_socket(None, Ipv4Addr::LOCALHOST, to.port()).unwrap();
+        let twin = bind(to.port());
+        assert_eq!(Family::of(&twin), family);
         attach_reuseport(&prompt).unwrap();
         enable_stamps(&twin).unwrap();
         prompt
-            .attach_filter(&socket_filter(None, Queue::Prompt))
+            .attach_filter(&socket_filter(None, family, Queue::Prompt))
             .unwrap();
-        twin.attach_filter(&socket_filter(None, Queue::Parked))
+        twin.attach_filter(&socket_filter(None, family, Queue::Parked))
             .unwrap();
         let mut p = Parking::new();
         p.add(twin, 3).unwrap();
@@ -422,12 +467,21 @@ mod tests {
 
     #[test]
     fn steady_status_goes_to_the_twin_with_its_arrival_time_and_the_rest_stays_prompt() {
+        steady_split(Family::V4);
+    }
+
+    #[test]
+    fn steady_status_split_works_over_ipv6_too() {
+        steady_split(Family::V6);
+    }
+
+    fn steady_split(family: Family) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let _g = rt.enter();
-        let (prompt, mut park, to) = pair();
+        let (prompt, mut park, to) = pair_of(family);
         let before = now_ns();
         let others: Vec<Vec<u8>> = vec![
             b"###\n11:(0)t=status,8:(0)st=up,10:(0)dt=2ee0,".to_vec(),
@@ -444,9 +498,11 @@ mod tests {
         ];
         // Unicast picks one socket of a reuseport group by a hash of the addresses:
         // several source ports show the choice is the program's, not the hash's.
-        let senders: Vec<UdpSocket> = (0..8)
-            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
+        let local = match family {
+            Family::V4 => "127.0.0.1:0",
+            Family::V6 => "[::1]:0",
+        };
+        let senders: Vec<UdpSocket> = (0..8).map(|_| UdpSocket::bind(local).unwrap()).collect();
         for (i, s) in senders.iter().enumerate() {
             s.send_to(&steady(&format!("n={i},")), to).unwrap();
             s.send_to(&others[i % others.len()], to).unwrap();
@@ -565,7 +621,7 @@ mod tests {
         // The worked example of a Debian packet (reference §2.10) with st=active.
         let debian = b"###\n11:(0)t=status,12:(0)st=active,10:(0)dt=2ee0,13:(0)protocol=1,";
         assert!(debian.starts_with(STEADY_STATUS));
-        let prog = reuseport_program();
+        let prog = reuseport_program(Family::V4);
         assert!(prog.len() < 64);
         // Every conditional jump lands inside the program.
         for (i, f) in prog.iter().enumerate() {
