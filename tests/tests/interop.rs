@@ -182,6 +182,46 @@ fn netstring_and_mixed_msgfmt() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The IPv6 media: Debian's mcast6 and ucast6 plugins and ours form one cluster.
+#[test]
+fn ipv6_media_interoperate() -> anyhow::Result<()> {
+    if !hb_tests::require_debian() {
+        return Ok(());
+    }
+    for kind in ["mcast6", "ucast6"] {
+        let net = Net::new(2)?;
+        let addrs = net.add_ipv6()?;
+        let medium = if kind == "mcast6" {
+            Medium::Mcast6 {
+                iface: IFACE.into(),
+                group: "ff15::694".parse()?,
+                port: 694,
+                hops: 1,
+                loopback: false,
+            }
+        } else {
+            Medium::Ucast6 {
+                iface: IFACE.into(),
+                peers: addrs,
+            }
+        };
+        let cf = HaCf::new()
+            .keepalive("500ms")
+            .deadtime("3")
+            .warntime("2")
+            .initdead("4")
+            .media(medium)
+            .nodes([ALPHA, BRAVO])
+            .render();
+        let keys = authkeys(1, "sha1", "ipv6-media");
+        let alpha = Node::start(&net, 1, debian_spec(&cf, &keys))?;
+        let bravo = Node::start(&net, 2, ours_spec(&cf, &keys)?)?;
+        assert_mutually_active(&alpha, &bravo, kind)?;
+        assert_ours_clean(&bravo);
+    }
+    Ok(())
+}
+
 /// Our dead time (3 s) differs from Debian's (8 s), so each side's dead detection shows
 /// whose advertised `dt` it honours.
 #[test]
