@@ -1146,16 +1146,30 @@ fn iface_broadcast(iface: &str) -> Result<Ipv4Addr> {
 }
 
 fn resolve_v4(host: &str) -> Result<Ipv4Addr> {
-    if let Ok(ip) = host.parse::<Ipv4Addr>() {
-        return Ok(ip);
+    match resolve(host, false)? {
+        IpAddr::V4(v4) => Ok(v4),
+        IpAddr::V6(_) => Err(anyhow!("{host} has no IPv4 address")),
     }
-    use std::net::ToSocketAddrs;
-    for a in (host, 0).to_socket_addrs()? {
-        if let IpAddr::V4(v4) = a.ip() {
-            return Ok(v4);
+}
+
+/// A peer's address of one family (`v6`): a literal (a `%scope` suffix is dropped:
+/// the medium line names the interface) or the first such address of the name.
+pub(crate) fn resolve(host: &str, v6: bool) -> Result<IpAddr> {
+    let literal = host.split('%').next().unwrap_or(host);
+    let wanted = |a: &IpAddr| a.is_ipv6() == v6;
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        if wanted(&ip) {
+            return Ok(ip);
         }
     }
-    Err(anyhow!("{host} has no IPv4 address"))
+    use std::net::ToSocketAddrs;
+    if let Some(a) = (host, 0).to_socket_addrs()?.map(|a| a.ip()).find(wanted) {
+        return Ok(a);
+    }
+    Err(anyhow!(
+        "{host} has no {} address",
+        if v6 { "IPv6" } else { "IPv4" }
+    ))
 }
 
 #[cfg(test)]

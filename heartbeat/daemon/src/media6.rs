@@ -86,18 +86,10 @@ fn is_link_scoped(a: &Ipv6Addr) -> bool {
 
 /// A ucast6 peer: an IPv6 literal or a name with an IPv6 address.
 pub fn resolve_v6(host: &str) -> Result<Ipv6Addr> {
-    // A scope suffix (fe80::1%eth0) names the interface the line already names.
-    let literal = host.split('%').next().unwrap_or(host);
-    if let Ok(ip) = literal.parse::<Ipv6Addr>() {
-        return Ok(ip);
+    match crate::media::resolve(host, true)? {
+        IpAddr::V6(v6) => Ok(v6),
+        IpAddr::V4(_) => Err(anyhow!("{host} has no IPv6 address")),
     }
-    use std::net::ToSocketAddrs;
-    for a in (host, 0).to_socket_addrs()? {
-        if let IpAddr::V6(v6) = a.ip() {
-            return Ok(v6);
-        }
-    }
-    Err(anyhow!("{host} has no IPv6 address"))
 }
 
 #[cfg(test)]
