@@ -87,3 +87,55 @@ fn ping_and_ping_group_nodes_follow_reachability() -> Result<()> {
     })?;
     Ok(())
 }
+
+/// `ping6`: the same over ICMPv6, against a namespace answering from its kernel.
+#[test]
+fn ping6_node_follows_reachability() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let net = Net::new(3)?;
+    let target = net.add_ipv6()?[2].to_string();
+    let ha_cf = HaCf::new()
+        .keepalive("500ms")
+        .deadtime("3")
+        .warntime("2")
+        .initdead("3")
+        .media(Medium::bcast(net.iface(1)))
+        .nodes(["alpha", "bravo"])
+        .line(&format!("ping6 {target}"))
+        .render();
+    let keys = authkeys(1, "sha1", "ping6-secret");
+    let heartbeat = our_bin("heartbeat")?;
+    let cl_status = our_bin("cl_status")?;
+    let spec = |name: &str| {
+        NodeSpec::ours(name, heartbeat.clone(), &ha_cf, &keys).with_cl_status(cl_status.clone())
+    };
+    let alpha = Node::start(&net, 1, spec("alpha"))?;
+    let _bravo = Node::start(&net, 2, spec("bravo"))?;
+    alpha.wait_for("ping6 node up", JOIN_LIMIT, |n| {
+        n.node_status(&target) == "ping"
+    })?;
+    assert_eq!(
+        alpha.cl_status(&["nodetype", &target])?,
+        (0, "ping".to_owned())
+    );
+    ensure!(
+        !alpha
+            .log()
+            .lines()
+            .any(|l| l.contains("not acted on") && l.contains("ping6")),
+        "ping6 is acted on:\n{}",
+        alpha.log()
+    );
+    net.cut_link(3)?;
+    alpha.wait_for("ping6 node dead", Duration::from_secs(15), |n| {
+        n.node_status(&target) == "dead"
+    })?;
+    assert_eq!(alpha.node_status("bravo"), "active");
+    net.restore_link(3)?;
+    alpha.wait_for("ping6 node back", Duration::from_secs(15), |n| {
+        n.node_status(&target) == "ping"
+    })?;
+    Ok(())
+}

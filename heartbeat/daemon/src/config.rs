@@ -1,6 +1,6 @@
 //! From the files in /etc/ha.d to what each part of the daemon needs.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -24,7 +24,7 @@ pub struct DaemonConfig {
     pub packet: PacketOptions,
     pub msgfmt: MsgFmt,
     pub media: Vec<MediumSpec>,
-    pub ping: Vec<(String, Vec<Ipv4Addr>)>,
+    pub ping: Vec<(String, Vec<SocketAddr>)>,
     pub log: LogConfig,
     pub log_badpack: bool,
     pub warnings: Vec<String>,
@@ -140,26 +140,27 @@ impl DaemonConfig {
                     let ip: Ipv4Addr = addr
                         .parse()
                         .with_context(|| format!("ping {addr}: not an IPv4 address"))?;
-                    ping.push((addr.clone(), vec![ip]));
+                    ping.push((addr.clone(), vec![SocketAddr::from((ip, 0))]));
+                }
+                Medium::Ping6 { addr } => {
+                    let to =
+                        crate::ping::ping6_target(addr).with_context(|| format!("ping6 {addr}"))?;
+                    ping.push((addr.clone(), vec![to]));
                 }
                 Medium::PingGroup { name, addrs } => {
                     let mut ips = Vec::new();
                     for a in addrs {
-                        ips.push(a.parse::<Ipv4Addr>().with_context(|| {
+                        let ip = a.parse::<Ipv4Addr>().with_context(|| {
                             format!("ping_group {name} {a}: not an IPv4 address")
-                        })?);
+                        })?;
+                        ips.push(SocketAddr::from((ip, 0)));
                     }
                     ping.push((name.clone(), ips));
                 }
-                // ping6 is parsed and listed in the "not acted on" warning.
-                Medium::Ping6 { .. } => {}
             }
         }
         if media.is_empty() {
-            bail!(
-                "{}: no usable communication medium (only ping6 nodes?)",
-                paths.ha_cf().display()
-            );
+            bail!("{}: no communication medium", paths.ha_cf().display());
         }
 
         let warnings = hacf.warnings.clone();

@@ -43,7 +43,6 @@ pub const HA_LIBHB_DIR: &str = "/usr/lib/heartbeat";
 /// it would fire, never a reboot; `respawn`, `env`, `stonith`, `stonith_host` and
 /// `crm_daemon_dir` are acted on.)
 pub const NOT_ACTED_ON: &[&str] = &[
-    "ping6",
     "failfast",
     "rtprio",
     "memreserve",
