@@ -534,6 +534,90 @@ fn serial_two_nodes() -> Result<()> {
     medium_scenario(Kind::Serial, 2)
 }
 
+/// Three nodes on a serial ring (each node has two ports, one cable to each other
+/// node) and nothing else: every node hears every other, and after the bravo–charlie
+/// cable is cut they still hear each other through alpha, which passes messages on
+/// round the ring; only the link on the cut cable goes dead.
+#[test]
+fn serial_ring_of_three_survives_a_cut_cable() -> Result<()> {
+    if !hb_tests::require_root() {
+        return Ok(());
+    }
+    let net = Net::new(3)?;
+    let ab = SerialPair::new()?;
+    let bc = SerialPair::new()?;
+    let ca = SerialPair::new()?;
+    let (ab_a, ab_b) = ab.devices()?;
+    let (bc_b, bc_c) = bc.devices()?;
+    let (ca_c, ca_a) = ca.devices()?;
+    let ports = [
+        vec![ab_a.clone(), ca_a.clone()],
+        vec![ab_b.clone(), bc_b.clone()],
+        vec![bc_c.clone(), ca_c.clone()],
+    ];
+    let keys = authkeys(1, "sha1", SECRET);
+    let bin = our_bin("heartbeat")?;
+    let mut nodes = Vec::new();
+    for (i, name) in NAMES.iter().enumerate() {
+        let cf = fast_timers()
+            .set("baud", "115200")
+            .media(Medium::Serial(ports[i].clone()))
+            .nodes(NAMES)
+            .render();
+        nodes.push(Node::start(
+            &net,
+            i + 1,
+            NodeSpec::ours(name, bin.clone(), &cf, &keys),
+        )?);
+    }
+    let logs = |nodes: &[Node]| -> String {
+        nodes
+            .iter()
+            .map(|n| format!("--- {}:\n{}", n.name(), n.log()))
+            .collect()
+    };
+    for me in &nodes {
+        for peer in NAMES {
+            me.wait_for(&format!("{peer} active"), JOIN_LIMIT, |n| {
+                n.node_status(peer) == "active"
+            })
+            .with_context(|| logs(&nodes))?;
+        }
+    }
+    drop(bc);
+    // Two dead times: long enough for anything only the cut cable carried to die.
+    std::thread::sleep(DEADTIME * 2);
+    for (me, peer, cut_port, ring_port) in
+        [(1, "charlie", &bc_b, &ab_b), (2, "bravo", &bc_c, &ca_c)]
+    {
+        let node = &nodes[me];
+        ensure!(
+            node.node_status(peer) == "active",
+            "{} lost {peer} although alpha passes messages on:\n{}",
+            node.name(),
+            logs(&nodes)
+        );
+        let link = |port: &PathBuf| {
+            node.cl_status(&["hblinkstatus", peer, &port.display().to_string()])
+                .map(|(_, s)| s)
+                .unwrap_or_default()
+        };
+        ensure!(
+            link(cut_port) == "dead" && link(ring_port) == "up",
+            "{}: {peer} via {} is {:?} (want dead), via {} is {:?} (want up)",
+            node.name(),
+            cut_port.display(),
+            link(cut_port),
+            ring_port.display(),
+            link(ring_port)
+        );
+    }
+    ensure!(
+        nodes[0].node_status("bravo") == "active" && nodes[0].node_status("charlie") == "active"
+    );
+    Ok(())
+}
+
 /// Two media at once (bcast and a serial cable): cutting the network cable leaves the
 /// peer alive over the serial link; only the eth0 link goes dead, after the dead time,
 /// and it comes back when the cable is plugged in again.

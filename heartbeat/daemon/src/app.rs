@@ -541,6 +541,33 @@ impl Daemon {
         self.on_datagram_at(link, bytes, from, 0);
     }
 
+    /// Serial ring (heartbeat's serial medium with two ports or more): an authentic
+    /// message from another node goes on to our other ports with its `ttl` one lower
+    /// and signed again (the in-band digest covers `ttl`), until the ttl runs out or
+    /// the message is back at its sender. So nodes two cables apart still hear each
+    /// other, and a ring survives one cut cable.
+    fn pass_round_ring(&mut self, link: usize, msg: &Msg) {
+        let from_us = msg
+            .get_str("src")
+            .is_some_and(|s| s.eq_ignore_ascii_case(self.core.local()));
+        let ttl = msg
+            .get_str("ttl")
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        let Some(ttl) = ttl.filter(|t| *t > 0 && !from_us) else {
+            return;
+        };
+        let mut fwd = msg.clone();
+        fwd.set_str("ttl", (ttl - 1).to_string());
+        match hb_wire::packet::encode_classic_packet(&fwd, &self.cfg.packet) {
+            Ok(text) => self.media.forward_serial(link, &text),
+            Err(e) => tracing::error!(
+                "cannot forward a {} message round the ring: {}",
+                msg.msg_type().unwrap_or("?"),
+                e
+            ),
+        }
+    }
+
     /// The steady status parked since the last read (see parking.rs).
     fn read_parked(&mut self, inbox: &mut crate::media::UdpInbox) {
         let started = self.clock.now().mono_ms;
@@ -559,6 +586,9 @@ impl Daemon {
     ) {
         match hb_wire::packet::decode_packet(bytes, &self.cfg.packet.keyring) {
             Ok(msg) => {
+                if self.media.is_ring_port(link) {
+                    self.pass_round_ring(link, &msg);
+                }
                 let now = self.clock.arrived(stamp_ns, self.parked_read_ms);
                 self.core.on_message(now, link, msg);
             }

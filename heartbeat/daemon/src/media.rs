@@ -114,6 +114,30 @@ impl Media {
         self.has_serial
     }
 
+    /// Whether `link` is one of two or more serial ports: a node of a serial ring,
+    /// which passes on what arrives on one port to the others.
+    pub fn is_ring_port(&self, link: usize) -> bool {
+        let mut ports = self
+            .writers
+            .iter()
+            .filter(|(_, w)| matches!(w, Writer::Serial { .. }));
+        ports.clone().count() >= 2 && ports.any(|(l, _)| *l == link)
+    }
+
+    /// Writes a forwarded classic message to every serial port but `arrived_on`.
+    pub fn forward_serial(&self, arrived_on: usize, text: &[u8]) {
+        for (link, w) in &self.writers {
+            if let Writer::Serial { fd, name } = w {
+                if *link == arrived_on {
+                    continue;
+                }
+                if let Err(e) = write_all_fd(fd.get_ref(), text) {
+                    tracing::warn!("TTY write failure on [{}]: {}", name, e);
+                }
+            }
+        }
+    }
+
     /// Writes one packet to every link. A failing link is logged and skipped: the
     /// other links are the redundancy that keeps the node alive.
     pub fn send(&self, pkt: &OutPacket<'_>) {
